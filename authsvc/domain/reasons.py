@@ -1,0 +1,46 @@
+"""Stable, typed reason codes for every denial.
+
+The code is what reaches nats-server (as the response ``error``), the audit log and metrics.
+Values are part of the public contract: never rename one, only add.
+"""
+
+from enum import StrEnum
+
+
+class DenyReason(StrEnum):
+    """Why a connect was refused. Free text goes to the audit detail, never here."""
+
+    # The callout request itself (protocol.request).
+    REQUEST_MALFORMED = "request_malformed"
+    REQUEST_TOO_LARGE = "request_too_large"
+    REQUEST_BAD_SIGNATURE = "request_bad_signature"
+    REQUEST_EXPIRED = "request_expired"
+    REQUEST_MISADDRESSED = "request_misaddressed"
+    REQUEST_WRONG_TYPE = "request_wrong_type"
+    SERVER_NOT_ALLOWED = "server_not_allowed"
+    XKEY_REQUIRED = "xkey_required"
+    XKEY_NOT_CONFIGURED = "xkey_not_configured"
+    XKEY_DECRYPT_FAILED = "xkey_decrypt_failed"
+    XKEY_MISMATCH = "xkey_mismatch"
+
+    # Identity verification (identity.*).
+    NO_CREDENTIALS = "no_credentials"
+    CREDENTIALS_MALFORMED = "credentials_malformed"
+    NONCE_MISSING = "nonce_missing"
+    NKEY_SIGNATURE_INVALID = "nkey_signature_invalid"
+    IDENTITY_EXPIRED = "identity_expired"
+    UNKNOWN_IDENTITY_SOURCE = "unknown_identity_source"
+
+    # Policy (policy.engine).
+    NO_MATCHING_RULE = "no_matching_rule"
+    ACCOUNT_AMBIGUOUS = "account_ambiguous"
+    EXPLICIT_DENY = "explicit_deny"
+
+    # Faults: the request was fine, something on our side was not (fail closed).
+    OVERLOADED = "overloaded"
+    POLICY_UNAVAILABLE = "policy_unavailable"
+    SIGNING_FAILED = "signing_failed"
+    AUDIT_UNAVAILABLE = "audit_unavailable"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    SHUTTING_DOWN = "shutting_down"
+    INTERNAL_ERROR = "internal_error"
