@@ -36,6 +36,10 @@ class DenyReason(StrEnum):
     ACCOUNT_AMBIGUOUS = "account_ambiguous"
     EXPLICIT_DENY = "explicit_deny"
 
+    # Minting (minting.*): the grant cannot be turned into a user JWT.
+    ACCOUNT_UNKNOWN = "account_unknown"
+    GRANT_TOO_SHORT = "grant_too_short"
+
     # Faults: the request was fine, something on our side was not (fail closed).
     OVERLOADED = "overloaded"
     POLICY_UNAVAILABLE = "policy_unavailable"
