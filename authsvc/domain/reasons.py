@@ -38,6 +38,7 @@ class DenyReason(StrEnum):
 
     # Minting (minting.*): the grant cannot be turned into a user JWT.
     ACCOUNT_UNKNOWN = "account_unknown"
+    ACCOUNT_FORBIDDEN = "account_forbidden"
     GRANT_TOO_SHORT = "grant_too_short"
 
     # Faults: the request was fine, something on our side was not (fail closed).
