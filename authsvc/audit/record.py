@@ -1,0 +1,112 @@
+"""One audit record per decision, as canonical JSON bytes. Pure.
+
+Never holds a credential: identities are described by source/principal/issuer, tokens at most
+by fingerprint. Field names are a stable contract for exports (see docs/audit.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from authsvc.domain import ConnectRequest, Grant, Identity
+
+SCHEMA_VERSION = 1
+
+
+class Outcome(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionFacts:
+    """Everything known about one handled request when it is recorded."""
+
+    time: datetime
+    outcome: Outcome
+    reason: str
+    detail: str = ""
+    request: ConnectRequest | None = None
+    user_nkey: str = ""
+    server_id: str = ""
+    identity: Identity | None = None
+    grant: Grant | None = None
+    permissions: dict[str, Any] | None = None  # exactly as written into the minted JWT
+    jwt_id: str = ""
+    jwt_expires_at: datetime | None = None
+    policy_revision: str = ""
+    rule_ids: tuple[str, ...] = ()
+    latency_ms: float = 0.0
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z") if at else None
+
+
+def _request_fields(request: ConnectRequest) -> dict[str, Any]:
+    c, o, s = request.client, request.connect, request.server
+    return {
+        "server": {"id": s.id, "name": s.name, "cluster": s.cluster, "version": s.version},
+        "client": {
+            "host": c.host, "cid": c.cid, "type": c.type, "kind": c.kind,
+            "name": o.name or c.name, "lang": o.lang, "version": o.version,
+        },
+        "request_id": request.request_id,
+        "sealed": request.sealed,
+    }
+
+
+def _identity_fields(identity: Identity) -> dict[str, Any]:
+    return {
+        "source": identity.source.value,
+        "principal": identity.principal,
+        "subject": identity.subject,
+        "issuer": identity.issuer,
+        "expires_at": _iso(identity.expires_at),
+    }
+
+
+def _grant_fields(grant: Grant, permissions: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "account": grant.account,
+        "permissions": permissions,
+        "limits": {"subs": grant.limits.subs, "data": grant.limits.data,
+                   "payload": grant.limits.payload},
+    }
+
+
+def to_record(facts: DecisionFacts) -> dict[str, Any]:
+    """The record as a JSON-ready mapping."""
+    record: dict[str, Any] = {
+        "v": SCHEMA_VERSION,
+        "type": "decision",
+        "time": _iso(facts.time),
+        "decision": facts.outcome.value,
+        "reason": facts.reason,
+        "user_nkey": facts.user_nkey or (facts.request.user_nkey if facts.request else ""),
+        "server_id": facts.server_id or (facts.request.server.id if facts.request else ""),
+        "policy_revision": facts.policy_revision,
+        "rule_ids": list(facts.rule_ids),
+        "latency_ms": round(facts.latency_ms, 3),
+    }
+    if facts.detail:
+        record["detail"] = facts.detail
+    if facts.request is not None:
+        record.update(_request_fields(facts.request))
+    if facts.identity is not None:
+        record["identity"] = _identity_fields(facts.identity)
+    if facts.grant is not None:
+        record.update(_grant_fields(facts.grant, facts.permissions))
+    if facts.jwt_id:
+        record["jwt"] = {"jti": facts.jwt_id, "exp": _iso(facts.jwt_expires_at)}
+    return record
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """Canonical bytes: sorted keys, no whitespace, UTF-8, one line."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,33 @@
+"""Tries each configured verifier in order; the first that recognises a credential decides.
+
+Adding a source is one module plus one entry in the list the composition root builds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from authsvc.domain import ConnectRequest, Deny, DenyReason, Identity
+from authsvc.identity.base import Verifier
+
+
+class VerifierRegistry:
+    def __init__(self, verifiers: Sequence[Verifier]) -> None:
+        self._verifiers = tuple(verifiers)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(v.source.value for v in self._verifiers)
+
+    async def verify(self, request: ConnectRequest, *, now: datetime) -> Identity | Deny:
+        """Identity of the client, or a Deny. Raises UpstreamError on provider faults."""
+        for verifier in self._verifiers:
+            result = await verifier.verify(request, now=now)
+            if result is None:
+                continue
+            if isinstance(result, Identity) and result.expires_at and result.expires_at <= now:
+                return Deny(DenyReason.IDENTITY_EXPIRED, f"{verifier.source} proof expired")
+            return result
+        return Deny(DenyReason.NO_CREDENTIALS, "no credential recognised by: "
+                    + ", ".join(self.sources))

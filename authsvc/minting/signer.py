@@ -1,0 +1,87 @@
+"""Who signs what, in each deployment mode.
+
+Config mode: the single ``issuer`` account key signs the response and every user JWT; the
+user JWT's ``aud`` names the target account and ``issuer_account`` is forbidden.
+Operator mode: user JWTs are signed by the *target* account's signing key and carry
+``issuer_account``; the response is signed by the callout account key.
+(reference callout-protocol.md 1.6 step 9-10.)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from authsvc.domain import Deny, DenyReason, Grant, Identity
+from authsvc.minting.claims import Lifetime, expiry, user_claims
+from authsvc.protocol import jwt
+from authsvc.protocol.nkeys import KeyPair
+
+MIN_LIFETIME_SECONDS = 1
+
+
+class Mode(StrEnum):
+    CONFIG = "config"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountKey:
+    """Operator mode: the target account's public key and the signing key we hold for it."""
+
+    public_key: str
+    signing_key: KeyPair
+
+
+@dataclass(frozen=True, slots=True)
+class MintedJwt:
+    token: str = field(repr=False)
+    jti: str
+    expires_at: datetime
+
+
+class Minter:
+    """Turns an Allow's Grant into a signed user JWT for one connect."""
+
+    def __init__(
+        self,
+        *,
+        mode: Mode,
+        issuer: KeyPair,
+        lifetime: Lifetime,
+        accounts: Mapping[str, AccountKey] | None = None,
+    ) -> None:
+        self.mode = mode
+        self.issuer = issuer
+        self.lifetime = lifetime
+        self._accounts = dict(accounts or {})
+
+    def mint(
+        self, *, grant: Grant, identity: Identity, user_nkey: str, now: datetime
+    ) -> MintedJwt | Deny:
+        exp = expiry(grant=grant, identity=identity, now=now, lifetime=self.lifetime)
+        if (exp - now).total_seconds() < MIN_LIFETIME_SECONDS:
+            return Deny(DenyReason.GRANT_TOO_SHORT, "identity expires before a usable grant")
+        if self.mode is Mode.CONFIG:
+            signer, audience, issuer_account = self.issuer, grant.account, None
+        else:
+            account = self._accounts.get(grant.account)
+            if account is None:
+                return Deny(DenyReason.ACCOUNT_UNKNOWN, f"no signing key for {grant.account!r}")
+            signer, audience, issuer_account = account.signing_key, None, account.public_key
+        claims = user_claims(
+            grant=grant, user_nkey=user_nkey, name=identity.principal, now=now,
+            expires_at=exp, audience=audience, issuer_account=issuer_account,
+        )
+        token = jwt.encode(claims, signer)
+        return MintedJwt(token=token, jti=_jti_of(token), expires_at=exp)
+
+
+def _jti_of(token: str) -> str:
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims.get("jti", ""))

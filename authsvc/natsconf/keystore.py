@@ -1,0 +1,122 @@
+"""The key directory: seeds on disk with 0600 permissions, created by ``authsvc keys init``.
+
+Layout (file names are a stable contract; docs/deployment.md):
+  issuer.nk                config mode: the auth_callout ``issuer`` account key;
+                           operator mode: the callout account's key (signs responses)
+  service.nk               the service's own user nkey (listed in auth_users)
+  xkey.xk                  curve key for request/response encryption
+  operator.nk              operator mode only: signs account JWTs (needed by nats-config only)
+  accounts/<NAME>.nk       operator mode: account identity key (needed by nats-config only)
+  accounts/<NAME>.sk.nk    operator mode: account signing key; signs that account's users
+Seeds are never printed; commands show public keys only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from authsvc.errors import ConfigError
+from authsvc.protocol import nkeys
+from authsvc.protocol.nkeys import KeyPair, Prefix
+from authsvc.protocol.xkeys import CurveKeyPair
+
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class KeyStore:
+    """Reads (and on request creates) the seeds in one directory."""
+
+    dir: Path
+
+    def _read(self, name: str) -> str:
+        path = self.dir / name
+        try:
+            text = path.read_text().strip()
+        except FileNotFoundError:
+            raise ConfigError(f"key file {path} is missing; run `authsvc keys init --dir "
+                              f"{self.dir}`") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
+        if not text:
+            raise ConfigError(f"key file {path} is empty")
+        return text
+
+    def _pair(self, name: str, prefix: Prefix) -> KeyPair:
+        try:
+            pair = KeyPair.from_seed(self._read(name))
+        except nkeys.KeyFormatError:
+            raise ConfigError(f"key file {self.dir / name} does not hold a valid nkey seed") \
+                from None
+        if pair.prefix != prefix:
+            raise ConfigError(f"key file {self.dir / name} holds a {pair.prefix.name} key, "
+                              f"expected {prefix.name}")
+        return pair
+
+    def issuer(self) -> KeyPair:
+        return self._pair("issuer.nk", Prefix.ACCOUNT)
+
+    def service(self) -> KeyPair:
+        return self._pair("service.nk", Prefix.USER)
+
+    def operator(self) -> KeyPair:
+        return self._pair("operator.nk", Prefix.OPERATOR)
+
+    def account(self, name: str) -> KeyPair:
+        return self._pair(f"accounts/{_checked(name)}.nk", Prefix.ACCOUNT)
+
+    def account_signing(self, name: str) -> KeyPair:
+        return self._pair(f"accounts/{_checked(name)}.sk.nk", Prefix.ACCOUNT)
+
+    def signing_accounts(self) -> list[str]:
+        """Account names with a signing key on disk (what the service can mint for)."""
+        folder = self.dir / "accounts"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name[: -len(".sk.nk")] for p in folder.glob("*.sk.nk"))
+
+    def xkey(self) -> CurveKeyPair:
+        try:
+            return CurveKeyPair.from_seed(self._read("xkey.xk"))
+        except ValueError:
+            raise ConfigError(f"key file {self.dir / 'xkey.xk'} does not hold a curve seed") \
+                from None
+
+    def ensure(self, *, operator_mode: bool, accounts: Sequence[str] = ()) -> list[Path]:
+        """Create every missing key file; never overwrite. Returns the files created."""
+        wanted: list[tuple[str, str]] = [
+            ("issuer.nk", nkeys.create_seed(Prefix.ACCOUNT)),
+            ("service.nk", nkeys.create_seed(Prefix.USER)),
+            ("xkey.xk", CurveKeyPair.create().seed),
+        ]
+        if operator_mode:
+            wanted.append(("operator.nk", nkeys.create_seed(Prefix.OPERATOR)))
+            for name in accounts:
+                _checked(name)
+                wanted.append((f"accounts/{name}.nk", nkeys.create_seed(Prefix.ACCOUNT)))
+                wanted.append((f"accounts/{name}.sk.nk", nkeys.create_seed(Prefix.ACCOUNT)))
+        created = []
+        for name, seed in wanted:
+            path = self.dir / name
+            if path.exists():
+                continue
+            _write_secret(path, seed)
+            created.append(path)
+        return created
+
+
+def _checked(name: str) -> str:
+    if not ACCOUNT_NAME.match(name):
+        raise ConfigError(f"account name {name!r} must match {ACCOUNT_NAME.pattern}")
+    return name
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")

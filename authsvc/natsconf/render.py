@@ -1,0 +1,96 @@
+"""nats-server configuration for authsvc's deployment, derived from authsvc's own settings.
+
+Both modes share the safety rules of reference callout-protocol.md 1.3 and 5.5:
+* ``max_control_line`` raised so large OIDC/IAM tokens fit (default 4 KB is too small);
+* the service is the only user of the callout account and is listed in ``auth_users``;
+* users are never placed in the callout account (the service refuses such grants, and
+  nats-config refuses a policy that names it);
+* config mode has an nkey user (the service), so the server sends a nonce and nkey
+  clients can prove possession;
+* the service may only subscribe to the callout subject and publish replies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+MAX_CONTROL_LINE = 32 * 1024
+
+# Least privilege for the service identity in the callout account.
+SERVICE_PUBLISH = ["$SYS._INBOX.>", "_INBOX.>"]
+SERVICE_SUBSCRIBE = ["$SYS.REQ.USER.AUTH", "$SYS.ACCOUNT.CLIENT.AUTH.ERR", "_INBOX.>"]
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    host: str
+    port: int
+
+    @classmethod
+    def from_url(cls, url: str) -> Listener:
+        parsed = urlparse(url)
+        return cls(host=parsed.hostname or "127.0.0.1", port=parsed.port or 4222)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerExtras:
+    """Optional listeners the generated config adds."""
+
+    server_name: str = "authsvc-nats"
+    websocket_port: int | None = None
+    monitor_port: int | None = None
+    jetstream_dir: str | None = None
+
+
+def render(body: Mapping[str, Any], *, header: str) -> str:
+    """nats-server accepts JSON as configuration; comments may precede it."""
+    lines = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return lines + json.dumps(body, indent=2) + "\n"
+
+
+def base_options(listener: Listener, extras: ServerExtras, *,
+                 auth_timeout: float) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "server_name": extras.server_name,
+        "listen": f"{listener.host}:{listener.port}",
+        "max_control_line": MAX_CONTROL_LINE,
+    }
+    if extras.monitor_port is not None:
+        body["http"] = f"{listener.host}:{extras.monitor_port}"
+    if extras.websocket_port is not None:
+        # Plain WS on loopback for local tests; put TLS in front in production.
+        body["websocket"] = {"host": listener.host, "port": extras.websocket_port,
+                             "no_tls": True}
+    if extras.jetstream_dir is not None:
+        body["jetstream"] = {"store_dir": extras.jetstream_dir}
+    body["authorization"] = {"timeout": auth_timeout}
+    return body
+
+
+def config_mode(*, listener: Listener, extras: ServerExtras, auth_timeout: float,
+                issuer_public: str, service_public: str, callout_account: str,
+                target_accounts: Sequence[str], xkey_public: str | None) -> dict[str, Any]:
+    """Config (non-operator) mode: accounts and the auth_callout block in the server config."""
+    body = base_options(listener, extras, auth_timeout=auth_timeout)
+    service_user = {
+        "nkey": service_public,
+        "permissions": {"publish": {"allow": SERVICE_PUBLISH},
+                        "subscribe": {"allow": SERVICE_SUBSCRIBE}},
+    }
+    accounts: dict[str, Any] = {callout_account: {"users": [service_user]}}
+    for name in target_accounts:
+        accounts[name] = {"jetstream": "enabled"} if extras.jetstream_dir else {}
+    body["accounts"] = accounts
+    callout: dict[str, Any] = {
+        "issuer": issuer_public,
+        "account": callout_account,
+        "auth_users": [service_public],
+    }
+    if xkey_public:
+        callout["xkey"] = xkey_public
+    body["authorization"]["auth_callout"] = callout
+    return body

@@ -1,0 +1,197 @@
+"""CalloutService: one authorization request in, one reply (or a deliberate drop) out.
+
+decode -> verify identity -> evaluate policy -> mint -> audit -> reply. Every step returns a
+value or raises a fault; every fault becomes a deny with outcome ``error`` (fail closed),
+and every outcome is audited before the reply leaves. No path admits a client whose
+decision was not recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from enum import StrEnum
+
+from authsvc.audit import AuditSink, DecisionFacts, Outcome, encode, to_record
+from authsvc.clock import Clock
+from authsvc.domain import Allow, ConnectRequest, Deny, DenyReason, Grant, Identity
+from authsvc.errors import AuditError, AuthsvcError, SigningError, UpstreamError
+from authsvc.identity import VerifierRegistry
+from authsvc.minting import MintedJwt, Minter, permission_claims
+from authsvc.policy import Policy, evaluate
+from authsvc.protocol.request import ReplyAddress, RequestRejected, RequestRules, decode_request
+from authsvc.protocol.response import encode_response
+
+log = logging.getLogger("authsvc.service")
+
+# Faults whose deny is recorded with outcome "error" and the matching code.
+_FAULT_REASONS: tuple[tuple[type[Exception], DenyReason], ...] = (
+    (UpstreamError, DenyReason.UPSTREAM_UNAVAILABLE),
+    (SigningError, DenyReason.SIGNING_FAILED),
+    (AuditError, DenyReason.AUDIT_UNAVAILABLE),
+)
+
+
+class InvalidRequestAction(StrEnum):
+    """What to do with a request that fails validation but whose sender we can address.
+
+    ``reply`` sends a signed error at once (the client fails fast); ``drop`` sends nothing
+    and lets the server time the client out, which slows down credential guessing.
+    """
+
+    REPLY = "reply"
+    DROP = "drop"
+
+
+class CalloutService:
+    """Stateless per request; safe to call concurrently."""
+
+    def __init__(
+        self,
+        *,
+        rules: RequestRules,
+        verifiers: VerifierRegistry,
+        policy: Callable[[], Policy],
+        minter: Minter,
+        audit: AuditSink,
+        clock: Clock,
+        forbidden_accounts: frozenset[str] = frozenset(),
+        invalid_request: InvalidRequestAction = InvalidRequestAction.REPLY,
+    ) -> None:
+        self._rules = rules
+        self._verifiers = verifiers
+        self._policy = policy
+        self._minter = minter
+        self._audit = audit
+        self._clock = clock
+        self._forbidden = forbidden_accounts
+        self._invalid_request = invalid_request
+
+    async def handle(self, payload: bytes, headers: Mapping[str, str] | None) -> bytes | None:
+        """The reply to publish, or None to drop. Never raises."""
+        started = time.perf_counter()
+        now = self._clock.now()
+        try:
+            request = decode_request(payload, headers, now=now, rules=self._rules)
+        except RequestRejected as rejected:
+            return self._refuse_request(rejected, now, started)
+        except Exception as exc:  # a codec bug must not crash the service
+            log.exception("request decoding failed unexpectedly")
+            return self._refuse_request(
+                RequestRejected(DenyReason.INTERNAL_ERROR, type(exc).__name__), now, started,
+                outcome=Outcome.ERROR)
+        try:
+            return await self._decide(request, now, started)
+        except Exception as exc:
+            return self._fault(request, exc, now, started)
+
+    def refuse(self, payload: bytes, headers: Mapping[str, str] | None,
+               reason: DenyReason) -> bytes | None:
+        """Deny without deciding (overload, shutdown); still audited and addressed."""
+        started = time.perf_counter()
+        now = self._clock.now()
+        try:
+            request = decode_request(payload, headers, now=now, rules=self._rules)
+        except RequestRejected as rejected:
+            return self._refuse_request(rejected, now, started)
+        except Exception:
+            log.exception("request decoding failed unexpectedly")
+            return None
+        return self._deny(request, Deny(reason), now, started, outcome=Outcome.ERROR)
+
+    async def _decide(self, request: ConnectRequest, now: datetime, started: float) -> bytes:
+        verified = await self._verifiers.verify(request, now=now)
+        if isinstance(verified, Deny):
+            return self._deny(request, verified, now, started)
+        policy = self._policy()
+        decision = evaluate(verified, request, policy, now)
+        if isinstance(decision, Deny):
+            return self._deny(request, decision, now, started, identity=verified,
+                              revision=policy.revision)
+        return self._allow(request, verified, decision, policy.revision, now, started)
+
+    def _allow(self, request: ConnectRequest, identity: Identity, decision: Allow,
+               revision: str, now: datetime, started: float) -> bytes:
+        grant = decision.grant
+        if grant.account in self._forbidden:
+            deny = Deny(DenyReason.ACCOUNT_FORBIDDEN, f"grant into {grant.account!r} refused",
+                        rule_ids=grant.rule_ids)
+            return self._deny(request, deny, now, started, identity=identity, revision=revision)
+        minted = self._minter.mint(grant=grant, identity=identity,
+                                   user_nkey=request.user_nkey, now=now)
+        if isinstance(minted, Deny):
+            return self._deny(request, minted, now, started, identity=identity,
+                              revision=revision)
+        facts = self._facts(request, Outcome.ALLOW, "allowed", started, now, identity=identity,
+                            revision=revision, grant=grant, minted=minted)
+        self._record(facts)  # raises AuditError -> handled as a fault by handle()
+        return encode_response(reply_to=_reply_address(request), signer=self._minter.issuer,
+                               now=now, user_jwt=minted.token, xkey=self._rules.xkey)
+
+    def _deny(self, request: ConnectRequest, deny: Deny, now: datetime, started: float, *,
+              identity: Identity | None = None, revision: str = "",
+              outcome: Outcome = Outcome.DENY) -> bytes:
+        facts = self._facts(request, outcome, deny.reason.value, started, now,
+                            identity=identity, revision=revision, detail=deny.detail,
+                            rule_ids=deny.rule_ids)
+        self._record_best_effort(facts)
+        return self._error_reply(_reply_address(request), deny.reason, now)
+
+    def _fault(self, request: ConnectRequest, exc: Exception, now: datetime,
+               started: float) -> bytes:
+        reason = next((code for kind, code in _FAULT_REASONS if isinstance(exc, kind)),
+                      DenyReason.INTERNAL_ERROR)
+        if not isinstance(exc, AuthsvcError):
+            log.exception("unexpected fault while deciding; denying")
+        else:
+            log.warning("fault while deciding (%s): %s", reason, exc)
+        return self._deny(request, Deny(reason, f"{type(exc).__name__}: {exc}"), now, started,
+                          outcome=Outcome.ERROR)
+
+    def _refuse_request(self, rejected: RequestRejected, now: datetime, started: float, *,
+                        outcome: Outcome = Outcome.DENY) -> bytes | None:
+        address = rejected.reply_to
+        facts = DecisionFacts(
+            time=now, outcome=outcome, reason=rejected.reason.value, detail=rejected.detail,
+            user_nkey=address.user_nkey if address else "",
+            server_id=address.server_id if address else "",
+            latency_ms=(time.perf_counter() - started) * 1000)
+        self._record_best_effort(facts)
+        if address is None or self._invalid_request is InvalidRequestAction.DROP:
+            return None
+        return self._error_reply(address, rejected.reason, now)
+
+    def _error_reply(self, address: ReplyAddress, reason: DenyReason, now: datetime) -> bytes:
+        # The error text is only the reason code: it lands in server logs and auth events.
+        return encode_response(reply_to=address, signer=self._minter.issuer, now=now,
+                               error=reason.value, xkey=self._rules.xkey)
+
+    def _facts(self, request: ConnectRequest, outcome: Outcome, reason: str, started: float,
+               now: datetime, *, identity: Identity | None = None, revision: str = "",
+               grant: Grant | None = None, minted: MintedJwt | None = None, detail: str = "",
+               rule_ids: tuple[str, ...] = ()) -> DecisionFacts:
+        return DecisionFacts(
+            time=now, outcome=outcome, reason=reason, detail=detail, request=request,
+            identity=identity, grant=grant,
+            permissions=permission_claims(grant.permissions) if grant else None,
+            jwt_id=minted.jti if minted else "",
+            jwt_expires_at=minted.expires_at if minted else None,
+            policy_revision=revision, rule_ids=grant.rule_ids if grant else rule_ids,
+            latency_ms=(time.perf_counter() - started) * 1000)
+
+    def _record(self, facts: DecisionFacts) -> None:
+        self._audit.append(encode(to_record(facts)))
+
+    def _record_best_effort(self, facts: DecisionFacts) -> None:
+        """Denials are answered even when the log is down: refusing is always safe."""
+        try:
+            self._record(facts)
+        except AuditError as exc:
+            log.error("audit write failed for a %s (%s): %s", facts.outcome, facts.reason, exc)
+
+
+def _reply_address(request: ConnectRequest) -> ReplyAddress:
+    return ReplyAddress(user_nkey=request.user_nkey, server_id=request.server.id,
+                        server_xkey=request.server.xkey, sealed=request.sealed)

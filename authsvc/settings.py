@@ -1,0 +1,153 @@
+"""All configuration, read once at startup by the composition root.
+
+Sources, highest precedence first: keyword arguments (the CLI), environment variables
+(``AUTHSVC_`` prefix, ``__`` between levels, e.g. ``AUTHSVC_NATS__URL``), the YAML config
+file (``--config``), then defaults. A bad value fails startup with an error naming the field
+and where it came from. Secrets (key seeds) live in files referenced here, never in values.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from authsvc.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NatsSettings(_Section):
+    url: str = Field("nats://127.0.0.1:4222", description="nats-server the service connects to")
+    mode: Literal["config", "operator"] = Field(
+        "config", description="config (accounts in nats-server.conf) or operator (JWT accounts)")
+    callout_account: str = Field("AUTH", description="account the callout runs in; users are "
+                                 "never placed here")
+    queue_group: str = Field("authsvc", description="instances share requests in this group")
+    auth_timeout: float = Field(2.0, gt=0, le=60, description="nats-server authorization.timeout"
+                                " written by nats-config (seconds)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in {"nats", "tls"} or not parsed.hostname:
+            raise ValueError("must look like nats://host:port")
+        return value
+
+
+class KeySettings(_Section):
+    dir: Path = Field(Path("keys"), description="key directory made by `authsvc keys init`")
+    xkey: bool = Field(True, description="encrypt requests and responses (xkey); when on, "
+                       "plaintext requests are refused")
+
+
+class PolicySettings(_Section):
+    paths: list[Path] = Field(min_length=1, description="policy files or directories")
+
+
+class AuditSettings(_Section):
+    path: Path = Field(Path("audit.jsonl"), description="append-only JSON lines audit log")
+    fsync: bool = Field(True, description="fsync every record before answering")
+
+
+class ServiceSettings(_Section):
+    max_concurrency: int = Field(256, ge=1, le=100_000)
+    queue_timeout: float = Field(0.5, gt=0, description="seconds a request may wait for a "
+                                 "slot before it is denied as overloaded")
+    invalid_request: Literal["reply", "drop"] = Field(
+        "reply", description="answer a bad request with a signed error (reply) or not at all "
+        "(drop: the client waits out the server's auth timeout)")
+    allowed_servers: list[str] = Field(default_factory=list, description="server public keys "
+                                       "(N...) allowed to send requests; empty = any")
+    max_request_bytes: int = Field(64 * 1024, ge=1024, le=1 << 20)
+    max_field_bytes: int = Field(16 * 1024, ge=256, le=1 << 20)
+    request_leeway: float = Field(2.0, ge=0, le=300)
+    shutdown_grace: float = Field(10.0, ge=0)
+
+
+class MintingSettings(_Section):
+    max_ttl: timedelta = Field(timedelta(hours=12), gt=timedelta(0),
+                               description="ceiling on any minted JWT lifetime")
+    jitter: timedelta = Field(timedelta(seconds=30), ge=timedelta(0),
+                              description="subtracted from exp (at most 10%) to spread reconnects")
+
+
+class Settings(BaseSettings):
+    """authsvc settings. See ``authsvc config --help`` and docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTHSVC_", env_nested_delimiter="__", extra="forbid", frozen=True)
+
+    nats: NatsSettings = Field(default_factory=NatsSettings)
+    keys: KeySettings = Field(default_factory=KeySettings)
+    policy: PolicySettings
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    minting: MintingSettings = Field(default_factory=MintingSettings)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    _yaml_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _CONFIG_FILE[0] is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=_CONFIG_FILE[0]))
+        return tuple(sources)
+
+
+# The YAML file for the settings being loaded; set only inside load_settings.
+_CONFIG_FILE: list[Path | None] = [None]
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate settings; relative paths in the file resolve against its folder."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+    _CONFIG_FILE[0] = config_file
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_file)) from None
+    finally:
+        _CONFIG_FILE[0] = None
+    return _resolve_paths(settings, config_file.parent if config_file else Path.cwd())
+
+
+def _describe(exc: ValidationError, config_file: Path | None) -> str:
+    origin = f" (config file {config_file}, or AUTHSVC_* environment)" if config_file else \
+        " (AUTHSVC_* environment or command line)"
+    lines = [f"invalid settings{origin}:"]
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        # Never echo the offending value: it may be a secret.
+        lines.append(f"  {field}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    def resolve(path: Path) -> Path:
+        return path if path.is_absolute() else (base / path)
+
+    return settings.model_copy(update={
+        "keys": settings.keys.model_copy(update={"dir": resolve(settings.keys.dir)}),
+        "policy": settings.policy.model_copy(
+            update={"paths": [resolve(p) for p in settings.policy.paths]}),
+        "audit": settings.audit.model_copy(update={"path": resolve(settings.audit.path)}),
+    })

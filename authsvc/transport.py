@@ -1,0 +1,107 @@
+"""The only module that talks to NATS: subscribe, bound concurrency, reply, drain.
+
+nats-py runs a subscription's callbacks one at a time, so a slow identity provider would
+serialise every connect behind it (reference callout-protocol.md 5.4: 38/100 admitted
+serially vs 100/100 with a task per message). Each request therefore gets its own task,
+bounded by a semaphore. A request that cannot start within ``queue_timeout`` is denied
+(``overloaded``) instead of being left to time out silently at the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from authsvc.domain import DenyReason
+
+log = logging.getLogger("authsvc.transport")
+
+CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"
+
+
+class Handler(Protocol):
+    async def handle(self, payload: bytes, headers: Mapping[str, str] | None) -> bytes | None:
+        ...
+
+    def refuse(self, payload: bytes, headers: Mapping[str, str] | None,
+               reason: DenyReason) -> bytes | None:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Concurrency:
+    max_in_flight: int = 256
+    queue_timeout: float = 0.5
+
+
+class CalloutTransport:
+    """Serves ``$SYS.REQ.USER.AUTH`` in a queue group on an established connection."""
+
+    def __init__(self, nc: Any, handler: Handler, *, queue_group: str,
+                 concurrency: Concurrency) -> None:
+        self._nc = nc
+        self._handler = handler
+        self._queue_group = queue_group
+        self._concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency.max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._subscription: Any = None
+        self._closing = False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def start(self) -> None:
+        self._subscription = await self._nc.subscribe(
+            CALLOUT_SUBJECT, queue=self._queue_group, cb=self._on_message,
+            pending_msgs_limit=100_000)
+        await self._nc.flush()
+
+    async def _on_message(self, msg: Any) -> None:
+        task = asyncio.create_task(self._serve(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, msg: Any) -> None:
+        headers = msg.headers
+        try:
+            if self._closing:
+                reply = self._handler.refuse(msg.data, headers, DenyReason.SHUTTING_DOWN)
+            else:
+                reply = await self._handle_bounded(msg.data, headers)
+            if reply is not None and msg.reply:
+                await self._nc.publish(msg.reply, reply)
+        except Exception:  # the handler never raises; this guards the NATS I/O itself
+            log.exception("failed to answer an authorization request")
+
+    async def _handle_bounded(self, payload: bytes,
+                              headers: Mapping[str, str] | None) -> bytes | None:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._concurrency.queue_timeout)
+        except TimeoutError:
+            return self._handler.refuse(payload, headers, DenyReason.OVERLOADED)
+        try:
+            return await self._handler.handle(payload, headers)
+        finally:
+            self._slots.release()
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking requests, answer those in flight (up to ``grace`` s), then flush."""
+        self._closing = True
+        if self._subscription is not None:
+            try:
+                await self._subscription.unsubscribe()
+            except Exception:  # already closed connection: nothing left to stop
+                log.debug("unsubscribe during drain failed", exc_info=True)
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            if pending:
+                log.warning("%d authorization requests still running at shutdown", len(pending))
+        try:
+            await self._nc.flush(timeout=2)
+        except Exception:
+            log.debug("flush during drain failed", exc_info=True)
