@@ -1,0 +1,70 @@
+"""Merging the grants of several matching allow rules (same account) into one ``Grant``.
+
+The merge is commutative, so rule order cannot change the outcome:
+publish/subscribe allow and deny lists are unioned (NATS enforces deny-wins at runtime), the TTL
+is the shortest asked for and never above ``max_ttl``, each limit is the most restrictive one
+given, and ``resp`` is present if any rule grants it, with the largest ``max`` and ``ttl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from authsvc.domain import (
+    UNLIMITED,
+    Grant,
+    Limits,
+    Permissions,
+    ResponsePermission,
+    SubjectPermission,
+)
+from authsvc.policy.model import Defaults, GrantSpec, LimitsSpec, ResponsesSpec, SubjectRules
+
+
+def merge_grants(rule_ids: Sequence[str], grants: Sequence[GrantSpec], defaults: Defaults) -> Grant:
+    """Merge ``grants`` (non-empty, one account) from the rules ``rule_ids`` into one ``Grant``."""
+    if not grants or len({grant.account for grant in grants}) != 1:
+        raise ValueError("merge_grants needs at least one grant, all for the same account")
+    ttl = min(grant.ttl or defaults.ttl for grant in grants)
+    return Grant(
+        account=grants[0].account,
+        permissions=Permissions(
+            pub=_merge_subjects(grant.publish for grant in grants),
+            sub=_merge_subjects(grant.subscribe for grant in grants),
+            resp=_merge_responses([g.responses for g in grants if g.responses is not None]),
+        ),
+        limits=_merge_limits([grant.limits for grant in grants if grant.limits is not None]),
+        ttl=min(ttl, defaults.max_ttl),
+        rule_ids=tuple(sorted(rule_ids)),
+    )
+
+
+def _merge_subjects(rules: Iterable[SubjectRules]) -> SubjectPermission:
+    allow: set[str] = set()
+    deny: set[str] = set()
+    for rule in rules:
+        allow.update(rule.allow)
+        deny.update(rule.deny)
+    return SubjectPermission(allow=tuple(sorted(allow)), deny=tuple(sorted(deny)))
+
+
+def _merge_responses(specs: Sequence[ResponsesSpec]) -> ResponsePermission | None:
+    if not specs:
+        return None
+    return ResponsePermission(
+        max_msgs=max(spec.max for spec in specs), ttl=max(spec.ttl for spec in specs)
+    )
+
+
+def _merge_limits(specs: Sequence[LimitsSpec]) -> Limits:
+    return Limits(
+        subs=_most_restrictive(spec.subs for spec in specs),
+        data=_most_restrictive(spec.data for spec in specs),
+        payload=_most_restrictive(spec.payload for spec in specs),
+    )
+
+
+def _most_restrictive(values: Iterable[int]) -> int:
+    """The smallest bounded value; ``UNLIMITED`` only if nothing is bounded."""
+    bounded = [value for value in values if value != UNLIMITED]
+    return min(bounded) if bounded else UNLIMITED
