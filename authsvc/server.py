@@ -51,8 +51,12 @@ class Components:
     keys: KeyStore
 
 
-def build(settings: Settings, *, clock: Clock | None = None) -> Components:
-    """Everything the service needs, validated. Raises ConfigError/PolicyError on bad input."""
+def build(settings: Settings, *, clock: Clock | None = None,
+          verifiers: VerifierRegistry | None = None) -> Components:
+    """Everything the service needs, validated. Raises ConfigError/PolicyError on bad input.
+
+    ``verifiers`` replaces the identity sources built from settings (tests, embedding).
+    """
     keys = KeyStore(settings.keys.dir)
     mode = Mode(settings.nats.mode)
     issuer = keys.issuer()
@@ -72,7 +76,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Components:
             allowed_servers=frozenset(svc.allowed_servers),
             max_request_bytes=svc.max_request_bytes, max_field_bytes=svc.max_field_bytes,
             leeway=timedelta(seconds=svc.request_leeway)),
-        verifiers=VerifierRegistry([NkeyVerifier()]),
+        verifiers=verifiers or VerifierRegistry([NkeyVerifier()]),
         policy=policy,
         minter=Minter(mode=mode, issuer=issuer, accounts=accounts,
                       lifetime=Lifetime(max_ttl=settings.minting.max_ttl,
@@ -124,9 +128,10 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
 
 
 async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
-                stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None,
+                components: Components | None = None) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then drain in-flight requests."""
-    components = build(settings)
+    components = components or build(settings)
     nc = await connect(settings, components.keys)
     transport = CalloutTransport(
         nc, components.service, queue_group=settings.nats.queue_group,

@@ -1,0 +1,154 @@
+"""How the service behaves under load, at shutdown and with several instances."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.errors import Error as NatsError
+
+from authsvc.domain import ConnectRequest, Deny, DenyReason, Identity
+from authsvc.identity import NkeyVerifier, VerifierRegistry
+from authsvc.server import build, serve
+from authsvc.settings import load_settings
+from tests.support.deploy import AUTHSVC, Deployment
+
+
+class SlowNkey:
+    """The real nkey verifier behind an artificial delay, like a slow identity provider."""
+
+    def __init__(self, delay: float) -> None:
+        self.inner = NkeyVerifier()
+        self.source = self.inner.source
+        self.delay = delay
+
+    async def verify(self, request: ConnectRequest, *, now: datetime) -> Identity | Deny | None:
+        await asyncio.sleep(self.delay)
+        return await self.inner.verify(request, now=now)
+
+
+def _deployment(tmp: Path, names: list[str], **service: Any) -> Deployment:
+    d = Deployment(tmp, xkey=True)
+    d.rules = [{"id": f"r-{n}", "match": {"source": "nkey", "subject": d.identity(n).public_key},
+                "grant": {"account": "APP", "subscribe": {"allow": ["x.>"]}}} for n in names]
+    d.settings_extra = {"service": service}
+    return d
+
+
+async def _try_connect(d: Deployment, name: str) -> tuple[bool, float]:
+    started = time.monotonic()
+    try:
+        nc = await nats.connect(d.url, nkeys_seed_str=d.identity(name).seed,
+                                allow_reconnect=False, connect_timeout=5)
+    except NatsError:
+        return False, time.monotonic() - started
+    await nc.close()
+    return True, time.monotonic() - started
+
+
+async def _run_in_process(d: Deployment, delay: float) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    settings = load_settings(d.settings_file)
+    parts = build(settings, verifiers=VerifierRegistry([SlowNkey(delay)]))
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(settings, ready=ready.set, stop=stop, components=parts))
+    await asyncio.wait_for(ready.wait(), 10)
+    return stop, task
+
+
+async def test_beyond_the_bound_requests_are_denied_fast_not_timed_out(tmp_path: Path) -> None:
+    names = [f"c{i}" for i in range(6)]
+    d = _deployment(tmp_path, names, max_concurrency=1, queue_timeout=0.1)
+    d.start(service=False)
+    try:
+        stop, task = await _run_in_process(d, delay=0.4)
+        results = await asyncio.gather(*(_try_connect(d, n) for n in names))
+        stop.set()
+        await task
+    finally:
+        d.stop()
+    admitted = [ok for ok, _ in results if ok]
+    assert 1 <= len(admitted) < len(names)
+    # Every refusal is an answer well inside the server's 2 s auth timeout.
+    assert all(elapsed < 1.5 for ok, elapsed in results if not ok)
+    reasons = [r["reason"] for r in d.audit()]
+    assert reasons.count(DenyReason.OVERLOADED) == len(names) - len(admitted)
+    assert all(r["decision"] == "error" for r in d.audit() if r["reason"] == "overloaded")
+
+
+async def test_shutdown_drains_requests_in_flight(tmp_path: Path) -> None:
+    d = _deployment(tmp_path, ["late"])
+    d.start(service=False)
+    try:
+        stop, task = await _run_in_process(d, delay=0.5)
+        attempt = asyncio.create_task(_try_connect(d, "late"))
+        await asyncio.sleep(0.2)  # the request is now inside the slow verifier
+        stop.set()
+        ok, _ = await attempt
+        await task
+    finally:
+        d.stop()
+    assert ok
+    assert [r["decision"] for r in d.audit()] == ["allow"]
+
+
+def test_sigterm_stops_the_service_cleanly(tmp_path: Path) -> None:
+    d = _deployment(tmp_path, ["x"])
+    d.start()
+    try:
+        assert d.stop_service() == 0
+    finally:
+        d.stop()
+
+
+async def test_instances_in_a_queue_group_never_double_handle(tmp_path: Path) -> None:
+    names = [f"q{i}" for i in range(12)]
+    d = _deployment(tmp_path, names)
+    d.start()
+    second_log = (tmp_path / "second.log").open("ab")
+    env = {**os.environ, "AUTHSVC_AUDIT__PATH": str(tmp_path / "second.jsonl")}
+    second = subprocess.Popen([*AUTHSVC, "serve", "-c", str(d.settings_file)],
+                              stdout=second_log, stderr=subprocess.STDOUT, env=env)
+    try:
+        await asyncio.sleep(2.0)  # let the second instance join the queue group
+        results = await asyncio.gather(*(_try_connect(d, n) for n in names))
+        await asyncio.sleep(0.3)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=15)
+        d.stop()
+    assert all(ok for ok, _ in results)
+    first_records = d.audit()
+    second_path = tmp_path / "second.jsonl"
+    import json
+    second_records = [json.loads(line) for line in second_path.read_text().splitlines()] \
+        if second_path.exists() else []
+    nkeys = [r["user_nkey"] for r in first_records + second_records]
+    assert len(nkeys) == len(names)
+    assert len(set(nkeys)) == len(names)
+
+
+@pytest.mark.parametrize("missing", ["policy", "keys"])
+def test_startup_fails_closed_with_a_clear_error(tmp_path: Path, missing: str) -> None:
+    d = _deployment(tmp_path, ["x"])
+    d.write()
+    if missing == "policy":
+        (tmp_path / "policy.yaml").write_text("apiVersion: authsvc/v1\nkind: Policy\nrules:\n"
+                                              "  - id: bad\n    match: {source: nkey}\n"
+                                              "    grant: {account: APP, publish: {allow: "
+                                              "['a..b']}}\n")
+    else:
+        (tmp_path / "keys" / "issuer.nk").unlink()
+    proc = subprocess.run([*AUTHSVC, "serve", "-c", str(d.settings_file)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("authsvc: error: ")
+    if missing == "policy":
+        assert f"{tmp_path / 'policy.yaml'}:6:" in proc.stderr
