@@ -1,0 +1,1 @@
+"""Benchmarks for authsvc; run ``python -m bench.connect`` from the repository root."""
