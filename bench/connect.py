@@ -1,0 +1,156 @@
+"""Connect benchmark: connects/s, latency and CPU per connect through three auth paths.
+
+Run from the repository root::
+
+    .venv/bin/python -m bench.connect [--concurrency 64] [--duration 10] [--json]
+
+Scenarios run one after another, each on a fresh nats-server in its own temp dir, so they do
+not share caches, connections or CPU. See bench/README.md for what the numbers mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.loadgen import LoadSpec, run_load
+from bench.procs import HostCpu, cpu_seconds, host_cpu
+from bench.report import CpuWindow, ScenarioResult, render_table, summarize, to_json_document
+from bench.scenarios import SCENARIOS, ScenarioUnavailable, Target, open_target
+
+
+async def measure(name: str, round_no: int, spec: LoadSpec, workdir: Path) -> ScenarioResult:
+    """Set up scenario *name*, drive load through it and summarize the measured window."""
+    try:
+        async with open_target(name, workdir) as target:
+            spec = dataclasses.replace(spec, port=target.port)
+            sampler = _CpuSampler(target)
+            window = await run_load(spec, target.credentials, sampler.start, sampler.stop)
+            # A process that died mid-window makes the numbers meaningless; say so.
+            target.nats.check_alive()
+            if target.responder is not None:
+                target.responder.check_alive()
+            cpu = CpuWindow(
+                nats_s=sampler.delta(target.nats.pid),
+                responder_s=sampler.delta(target.responder.pid) if target.responder else None,
+                loadgen_s=window.cpu_s,
+                host=sampler.host,
+            )
+            return summarize(name, round_no, spec.concurrency, window, cpu, target.notes)
+    except ScenarioUnavailable as exc:
+        return ScenarioResult(
+            scenario=name, concurrency=spec.concurrency, round=round_no, unavailable=str(exc)
+        )
+
+
+class _CpuSampler:
+    """Reads /proc CPU counters of the target's processes and the host at window start/end."""
+
+    def __init__(self, target: Target) -> None:
+        self._pids = [target.nats.pid] + ([target.responder.pid] if target.responder else [])
+        self._start: dict[int, float] = {}
+        self._end: dict[int, float] = {}
+        self.host = HostCpu(0.0, 0.0, 0.0)
+
+    def start(self) -> None:
+        self._start = {pid: cpu_seconds(pid) for pid in self._pids}
+        self.host = host_cpu()
+
+    def stop(self) -> None:
+        self._end = {pid: cpu_seconds(pid) for pid in self._pids}
+        self.host = host_cpu() - self.host
+
+    def delta(self, pid: int) -> float:
+        return self._end[pid] - self._start[pid]
+
+
+def _scenario_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SCENARIOS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario(s) {', '.join(unknown) or '(none)'}; choose from "
+            f"{', '.join(SCENARIOS)}"
+        )
+    return names
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.connect",
+        description="NATS connect benchmark: token auth vs minimal callout vs authsvc.",
+    )
+    parser.add_argument("--concurrency", type=int, default=64, help="parallel connects (64)")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds (10)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first (2)")
+    parser.add_argument("--count", type=int, default=None, help="end the window after N attempts")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run the scenario list N times; ratio uses medians"
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=_scenario_list,
+        default=list(SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (all)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--keep", action="store_true", help="keep temp dirs (configs, logs)")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> list[ScenarioResult]:
+    spec = LoadSpec(
+        host="127.0.0.1",
+        port=0,
+        concurrency=args.concurrency,
+        warmup_s=args.warmup,
+        duration_s=args.duration,
+        count=args.count,
+    )
+    results = []
+    # Round-robin, not all rounds of one scenario back to back, so slow drift on a shared
+    # host hits every scenario alike.
+    for round_no in range(1, args.rounds + 1):
+        for name in args.scenarios:
+            results.append(await _measure_in_tempdir(name, round_no, spec, args.keep))
+    return results
+
+
+async def _measure_in_tempdir(
+    name: str, round_no: int, spec: LoadSpec, keep: bool
+) -> ScenarioResult:
+    workdir = Path(tempfile.mkdtemp(prefix=f"authsvc-bench-{name}-"))
+    print(f"running {name} (round {round_no}) ...", file=sys.stderr, flush=True)
+    try:
+        return await measure(name, round_no, spec, workdir)
+    finally:
+        if keep:
+            print(f"  kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit status 1 if any scenario failed to run or saw errors."""
+    args = _parser().parse_args(argv)
+    if args.concurrency < 1 or args.duration <= 0 or args.warmup < 0 or args.rounds < 1:
+        _parser().error("need --concurrency >= 1, --duration > 0, --warmup >= 0, --rounds >= 1")
+    results = asyncio.run(_run(args))
+    if args.json:
+        print(json.dumps(to_json_document(results, args.concurrency), indent=2))
+    else:
+        print(f"# {os.cpu_count()} CPUs; {args.concurrency} concurrent; {args.duration:g}s window")
+        print(render_table(results, args.concurrency))
+    failed = any(r.unavailable is not None or r.error_count for r in results)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

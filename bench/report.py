@@ -1,0 +1,194 @@
+"""Turn measured windows into per-scenario results, a text table and JSON."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+
+from bench.loadgen import Window, percentile
+from bench.procs import HostCpu
+
+TARGET_RATIO = 0.90
+#: Above this share of the host's CPU used by processes outside the benchmark, warn: the
+#: scenarios were not measured under the same conditions.
+NOISY_HOST_PCT = 10.0
+
+
+@dataclass(frozen=True)
+class CpuWindow:
+    """CPU seconds each process spent during the measured window (None: no such process)."""
+
+    nats_s: float
+    responder_s: float | None
+    loadgen_s: float
+    host: HostCpu  # whole host over the same window
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """One row of the table; ``unavailable`` set means the scenario did not run."""
+
+    scenario: str
+    concurrency: int
+    round: int = 1
+    ok: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    window_s: float = 0.0
+    connects_per_s: float = 0.0
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    responder_cpu_us_per_conn: float | None = None
+    nats_cpu_us_per_conn: float | None = None
+    loadgen_cpu_us_per_conn: float | None = None
+    host_busy_pct: float | None = None  # of all CPUs, during the window
+    irq_cpu_pct: float | None = None  # of all CPUs, interrupts (mostly loopback TCP)
+    outside_cpu_pct: float | None = None  # of all CPUs, by processes not under test
+    notes: list[str] = field(default_factory=list)
+    unavailable: str | None = None
+
+    @property
+    def error_count(self) -> int:
+        """Attempts that did not end in PONG."""
+        return sum(self.errors.values())
+
+
+def summarize(
+    scenario: str, round_no: int, concurrency: int, window: Window, cpu: CpuWindow,
+    notes: list[str],
+) -> ScenarioResult:  # fmt: skip
+    """Compute rates, latency percentiles (accepted connects only) and CPU per connect."""
+    latencies = sorted(window.latencies_ns)
+
+    def ms(fraction: float) -> float:
+        return percentile(latencies, fraction) / 1e6
+
+    def per_conn(seconds: float | None) -> float | None:
+        if seconds is None or window.ok == 0:
+            return None
+        return seconds / window.ok * 1e6
+
+    elapsed = window.elapsed_s
+    ours = cpu.nats_s + (cpu.responder_s or 0.0) + cpu.loadgen_s
+    capacity = cpu.host.total_s or 1.0
+    return ScenarioResult(
+        scenario=scenario,
+        concurrency=concurrency,
+        round=round_no,
+        ok=window.ok,
+        errors=dict(window.errors.most_common()),
+        window_s=elapsed,
+        connects_per_s=window.ok / elapsed if elapsed > 0 else 0.0,
+        p50_ms=ms(0.50),
+        p90_ms=ms(0.90),
+        p99_ms=ms(0.99),
+        max_ms=latencies[-1] / 1e6 if latencies else 0.0,
+        responder_cpu_us_per_conn=per_conn(cpu.responder_s),
+        nats_cpu_us_per_conn=per_conn(cpu.nats_s),
+        loadgen_cpu_us_per_conn=per_conn(cpu.loadgen_s),
+        host_busy_pct=100 * cpu.host.busy_s / capacity,
+        irq_cpu_pct=100 * cpu.host.irq_s / capacity,
+        # Other builds and tests on the same host skew every number; show how much.
+        outside_cpu_pct=max(0.0, 100 * (cpu.host.busy_s - cpu.host.irq_s - ours) / capacity),
+        notes=notes,
+    )
+
+
+def median_rate(results: list[ScenarioResult], scenario: str) -> float | None:
+    """Median connects/s of the rounds of *scenario* that ran (None if none did)."""
+    rates = [r.connects_per_s for r in results if r.scenario == scenario and not r.unavailable]
+    return statistics.median(rates) if rates else None
+
+
+def median_service_cpu(results: list[ScenarioResult], scenario: str) -> float | None:
+    """Median responder CPU µs per accepted connect over the rounds of *scenario*."""
+    values = [
+        r.responder_cpu_us_per_conn
+        for r in results
+        if r.scenario == scenario and r.responder_cpu_us_per_conn is not None
+    ]
+    return statistics.median(values) if values else None
+
+
+def ratio(results: list[ScenarioResult]) -> float | None:
+    """Median authsvc connects/s ÷ median minimal connects/s, when both ran."""
+    authsvc, minimal = median_rate(results, "authsvc"), median_rate(results, "minimal")
+    if authsvc is None or not minimal:
+        return None
+    return authsvc / minimal
+
+
+_COLUMNS = (
+    ("scenario", 10), ("conn/s", 8), ("p50 ms", 7), ("p90 ms", 7), ("p99 ms", 7), ("max ms", 7),
+    ("ok", 7), ("errors", 6), ("svc µs/conn", 11), ("nats µs/conn", 12), ("gen µs/conn", 11),
+)  # fmt: skip
+
+
+def _cell(value: float | None, width: int, digits: int = 1) -> str:
+    return f"{'-' if value is None else f'{value:.{digits}f}':>{width}}"
+
+
+def render_table(results: list[ScenarioResult], concurrency: int) -> str:
+    """The human-readable report: table, errors by reason, notes and the ratio line."""
+    header = "  ".join(f"{name:>{width}}" for name, width in _COLUMNS)
+    lines = [header, "-" * len(header)]
+    several = any(r.round > 1 for r in results)
+    for r in results:
+        label = f"{r.scenario}#{r.round}" if several else r.scenario
+        if r.unavailable is not None:
+            lines.append(f"{label:>10}  not run: {r.unavailable}")
+            continue
+        cells = [
+            f"{label:>10}", _cell(r.connects_per_s, 8, 0), _cell(r.p50_ms, 7, 2),
+            _cell(r.p90_ms, 7, 2), _cell(r.p99_ms, 7, 2), _cell(r.max_ms, 7, 1),
+            f"{r.ok:>7}", f"{r.error_count:>6}", _cell(r.responder_cpu_us_per_conn, 11, 0),
+            _cell(r.nats_cpu_us_per_conn, 12, 0), _cell(r.loadgen_cpu_us_per_conn, 11, 0),
+        ]  # fmt: skip
+        lines.append("  ".join(cells))
+    for r in results:
+        label = f"{r.scenario}#{r.round}" if several else r.scenario
+        for reason, count in r.errors.items():
+            lines.append(f"errors[{label}]: {count} x {reason}")
+        if r.unavailable is None:
+            lines.append(
+                f"cpu[{label}]: host {r.host_busy_pct:.0f}% busy, {r.irq_cpu_pct:.0f}% in "
+                f"interrupts, {r.outside_cpu_pct:.0f}% by processes outside the benchmark"
+            )
+        if r.round == 1:
+            lines.extend(f"note[{r.scenario}]: {note}" for note in r.notes)
+    noisy = [r for r in results if (r.outside_cpu_pct or 0.0) > NOISY_HOST_PCT]
+    if noisy:
+        worst = max(r.outside_cpu_pct or 0.0 for r in noisy)
+        lines.append(
+            f"WARNING: other processes used up to {worst:.0f}% of the host CPU during "
+            f"{len(noisy)} window(s); rerun on a quiet host before trusting the comparison"
+        )
+    value = ratio(results)
+    shown = "n/a (needs both authsvc and minimal)" if value is None else f"{value:.2f}"
+    if value is not None and several:
+        shown += " (medians over rounds)"
+    lines.append(
+        f"authsvc / minimal at {concurrency} concurrent: {shown} (target >= {TARGET_RATIO:.2f})"
+    )
+    authsvc_cpu = median_service_cpu(results, "authsvc")
+    minimal_cpu = median_service_cpu(results, "minimal")
+    if authsvc_cpu is not None and minimal_cpu:
+        lines.append(
+            f"service CPU per connect: authsvc {authsvc_cpu:.0f} µs, minimal {minimal_cpu:.0f} µs "
+            f"({authsvc_cpu / minimal_cpu:.2f}x)"
+        )
+    return "\n".join(lines)
+
+
+def to_json_document(results: list[ScenarioResult], concurrency: int) -> dict[str, object]:
+    """Machine-readable form of the same report."""
+    return {
+        "concurrency": concurrency,
+        "runs": [asdict(r) for r in results],
+        "authsvc_over_minimal": ratio(results),
+        "service_cpu_us_per_conn": {
+            name: median_service_cpu(results, name) for name in ("minimal", "authsvc")
+        },
+        "target_ratio": TARGET_RATIO,
+    }
