@@ -49,6 +49,8 @@ class Components:
     policy: PolicyHolder
     audit: FileSink
     keys: KeyStore
+    rules: RequestRules
+    minter: Minter
 
 
 def build(settings: Settings, *, clock: Clock | None = None,
@@ -70,23 +72,26 @@ def build(settings: Settings, *, clock: Clock | None = None,
     _check_policy_accounts(policy.current, mode, accounts, settings.nats.callout_account)
     audit = FileSink(settings.audit.path, fsync=settings.audit.fsync)
     svc = settings.service
+    rules = RequestRules(
+        xkey=xkey, require_xkey=xkey is not None,
+        allowed_servers=frozenset(svc.allowed_servers),
+        max_request_bytes=svc.max_request_bytes, max_field_bytes=svc.max_field_bytes,
+        leeway=timedelta(seconds=svc.request_leeway))
+    minter = Minter(mode=mode, issuer=issuer, accounts=accounts,
+                    lifetime=Lifetime(max_ttl=settings.minting.max_ttl,
+                                      jitter=settings.minting.jitter))
     service = CalloutService(
-        rules=RequestRules(
-            xkey=xkey, require_xkey=xkey is not None,
-            allowed_servers=frozenset(svc.allowed_servers),
-            max_request_bytes=svc.max_request_bytes, max_field_bytes=svc.max_field_bytes,
-            leeway=timedelta(seconds=svc.request_leeway)),
+        rules=rules,
         verifiers=verifiers or VerifierRegistry([NkeyVerifier()]),
         policy=policy,
-        minter=Minter(mode=mode, issuer=issuer, accounts=accounts,
-                      lifetime=Lifetime(max_ttl=settings.minting.max_ttl,
-                                        jitter=settings.minting.jitter)),
+        minter=minter,
         audit=audit,
         clock=clock or SystemClock(),
         forbidden_accounts=frozenset({settings.nats.callout_account}),
         invalid_request=InvalidRequestAction(svc.invalid_request),
     )
-    return Components(service=service, policy=policy, audit=audit, keys=keys)
+    return Components(service=service, policy=policy, audit=audit, keys=keys, rules=rules,
+                      minter=minter)
 
 
 def policy_accounts(policy: Policy) -> list[str]:
