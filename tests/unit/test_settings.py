@@ -1,0 +1,51 @@
+"""Settings: file, environment, precedence and errors that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from authsvc.errors import ConfigError
+from authsvc.settings import load_settings
+
+
+def write(tmp: Path, text: str) -> Path:
+    path = tmp / "authsvc.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_relative_paths(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "policy:\n  paths: [p.yaml]\n"))
+    assert settings.nats.mode == "config"
+    assert settings.keys.xkey is True
+    assert settings.audit.fsync is True
+    assert settings.policy.paths == [tmp_path / "p.yaml"]
+    assert settings.keys.dir == tmp_path / "keys"
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_NATS__URL", "nats://10.0.0.1:4222")
+    settings = load_settings(write(tmp_path, "nats:\n  url: nats://127.0.0.1:1\n"
+                                             "policy:\n  paths: [p]\n"))
+    assert settings.nats.url == "nats://10.0.0.1:4222"
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("policy:\n  paths: [p]\nservice:\n  max_concurrency: 0\n", "service.max_concurrency"),
+    ("policy:\n  paths: [p]\nnats:\n  url: http://x\n", "nats.url"),
+    ("policy:\n  paths: [p]\nnats:\n  mode: cluster\n", "nats.mode"),
+    ("policy:\n  paths: [p]\nbogus: 1\n", "bogus"),
+    ("nats:\n  url: nats://h:1\n", "policy"),
+])
+def test_bad_setting_names_the_field(tmp_path: Path, text: str, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    fields = [line.strip().split(":")[0] for line in str(info.value).splitlines()[1:]]
+    assert field in fields
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path / "nope.yaml")
