@@ -26,7 +26,8 @@ NONCE = "abc123nonce"
 
 def request(nkey: str = KEY.public_key, sig: str = "", nonce: str = NONCE) -> ConnectRequest:
     return ConnectRequest(server=ServerInfo(id="N1"), user_nkey="U2",
-                          client=ClientInfo(nonce=nonce), connect=ConnectOptions(nkey=nkey, sig=sig),
+                          client=ClientInfo(nonce=nonce),
+                          connect=ConnectOptions(nkey=nkey, sig=sig),
                           request_id="j", issued_at=NOW, expires_at=NOW)
 
 
