@@ -18,7 +18,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+
+import yaml
 
 from bench.loadgen import LoadSpec, run_load
 from bench.procs import HostCpu, cpu_seconds, host_cpu
@@ -26,10 +29,16 @@ from bench.report import CpuWindow, ScenarioResult, render_table, summarize, to_
 from bench.scenarios import SCENARIOS, ScenarioUnavailable, Target, open_target
 
 
-async def measure(name: str, round_no: int, spec: LoadSpec, workdir: Path) -> ScenarioResult:
+async def measure(
+    name: str,
+    round_no: int,
+    spec: LoadSpec,
+    workdir: Path,
+    overrides: Mapping[str, object] | None = None,
+) -> ScenarioResult:
     """Set up scenario *name*, drive load through it and summarize the measured window."""
     try:
-        async with open_target(name, workdir) as target:
+        async with open_target(name, workdir, overrides) as target:
             spec = dataclasses.replace(spec, port=target.port)
             sampler = _CpuSampler(target)
             window = await run_load(spec, target.credentials, sampler.start, sampler.stop)
@@ -82,6 +91,14 @@ def _scenario_list(text: str) -> list[str]:
     return names
 
 
+def _override(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError("expected KEY=VALUE, e.g. audit.fsync=false")
+    parsed: object = yaml.safe_load(value)  # YAML scalars: false, 10, 0.5, text
+    return key.strip(), parsed
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.connect",
@@ -100,6 +117,14 @@ def _parser() -> argparse.ArgumentParser:
         default=list(SCENARIOS),
         help=f"comma-separated subset of {','.join(SCENARIOS)} (all)",
     )
+    parser.add_argument(
+        "--authsvc-set",
+        action="append",
+        default=[],
+        type=_override,
+        metavar="KEY=VALUE",
+        help="override an authsvc setting for both callout scenarios, e.g. audit.fsync=false",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--keep", action="store_true", help="keep temp dirs (configs, logs)")
     return parser
@@ -114,22 +139,23 @@ async def _run(args: argparse.Namespace) -> list[ScenarioResult]:
         duration_s=args.duration,
         count=args.count,
     )
+    overrides = dict(args.authsvc_set)
     results = []
     # Round-robin, not all rounds of one scenario back to back, so slow drift on a shared
     # host hits every scenario alike.
     for round_no in range(1, args.rounds + 1):
         for name in args.scenarios:
-            results.append(await _measure_in_tempdir(name, round_no, spec, args.keep))
+            results.append(await _measure_in_tempdir(name, round_no, spec, args.keep, overrides))
     return results
 
 
 async def _measure_in_tempdir(
-    name: str, round_no: int, spec: LoadSpec, keep: bool
+    name: str, round_no: int, spec: LoadSpec, keep: bool, overrides: Mapping[str, object]
 ) -> ScenarioResult:
     workdir = Path(tempfile.mkdtemp(prefix=f"authsvc-bench-{name}-"))
     print(f"running {name} (round {round_no}) ...", file=sys.stderr, flush=True)
     try:
-        return await measure(name, round_no, spec, workdir)
+        return await measure(name, round_no, spec, workdir, overrides)
     finally:
         if keep:
             print(f"  kept {workdir}", file=sys.stderr)
@@ -144,9 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         _parser().error("need --concurrency >= 1, --duration > 0, --warmup >= 0, --rounds >= 1")
     results = asyncio.run(_run(args))
     if args.json:
-        print(json.dumps(to_json_document(results, args.concurrency), indent=2))
+        document = to_json_document(results, args.concurrency)
+        document["authsvc_overrides"] = dict(args.authsvc_set)
+        print(json.dumps(document, indent=2))
     else:
         print(f"# {os.cpu_count()} CPUs; {args.concurrency} concurrent; {args.duration:g}s window")
+        for key, value in args.authsvc_set:
+            print(f"# authsvc setting {key} = {value!r}")
         print(render_table(results, args.concurrency))
     failed = any(r.unavailable is not None or r.error_count for r in results)
     return 1 if failed else 0

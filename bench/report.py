@@ -42,6 +42,8 @@ class ScenarioResult:
     responder_cpu_us_per_conn: float | None = None
     nats_cpu_us_per_conn: float | None = None
     loadgen_cpu_us_per_conn: float | None = None
+    responder_core_pct: float | None = None  # of one core: ~100 = single-thread bottleneck
+    nats_core_pct: float | None = None  # of one core (nats-server is multi-threaded)
     host_busy_pct: float | None = None  # of all CPUs, during the window
     irq_cpu_pct: float | None = None  # of all CPUs, interrupts (mostly loopback TCP)
     outside_cpu_pct: float | None = None  # of all CPUs, by processes not under test
@@ -70,6 +72,7 @@ def summarize(
         return seconds / window.ok * 1e6
 
     elapsed = window.elapsed_s
+    span = elapsed if elapsed > 0 else 1.0
     ours = cpu.nats_s + (cpu.responder_s or 0.0) + cpu.loadgen_s
     capacity = cpu.host.total_s or 1.0
     return ScenarioResult(
@@ -87,6 +90,8 @@ def summarize(
         responder_cpu_us_per_conn=per_conn(cpu.responder_s),
         nats_cpu_us_per_conn=per_conn(cpu.nats_s),
         loadgen_cpu_us_per_conn=per_conn(cpu.loadgen_s),
+        responder_core_pct=None if cpu.responder_s is None else 100 * cpu.responder_s / span,
+        nats_core_pct=100 * cpu.nats_s / span,
         host_busy_pct=100 * cpu.host.busy_s / capacity,
         irq_cpu_pct=100 * cpu.host.irq_s / capacity,
         # Other builds and tests on the same host skew every number; show how much.
@@ -109,6 +114,28 @@ def median_service_cpu(results: list[ScenarioResult], scenario: str) -> float | 
         if r.scenario == scenario and r.responder_cpu_us_per_conn is not None
     ]
     return statistics.median(values) if values else None
+
+
+def median_total_cpu(results: list[ScenarioResult], scenario: str) -> float | None:
+    """Median CPU µs per accepted connect of responder + nats-server + load generator."""
+    values = [
+        r.responder_cpu_us_per_conn + r.nats_cpu_us_per_conn + r.loadgen_cpu_us_per_conn
+        for r in results
+        if r.scenario == scenario
+        and r.responder_cpu_us_per_conn is not None
+        and r.nats_cpu_us_per_conn is not None
+        and r.loadgen_cpu_us_per_conn is not None
+    ]
+    return statistics.median(values) if values else None
+
+
+def cpu_cost_ratio(results: list[ScenarioResult]) -> float | None:
+    """minimal ÷ authsvc total CPU per connect: the conn/s ratio a quiet, CPU-bound host
+    converges to. Other processes stealing cores barely move it, unlike conn/s."""
+    authsvc, minimal = median_total_cpu(results, "authsvc"), median_total_cpu(results, "minimal")
+    if authsvc is None or minimal is None or authsvc == 0:
+        return None
+    return minimal / authsvc
 
 
 def ratio(results: list[ScenarioResult]) -> float | None:
@@ -151,9 +178,13 @@ def render_table(results: list[ScenarioResult], concurrency: int) -> str:
         for reason, count in r.errors.items():
             lines.append(f"errors[{label}]: {count} x {reason}")
         if r.unavailable is None:
+            responder = (
+                "" if r.responder_core_pct is None else f"responder {r.responder_core_pct:.0f}%, "
+            )
             lines.append(
-                f"cpu[{label}]: host {r.host_busy_pct:.0f}% busy, {r.irq_cpu_pct:.0f}% in "
-                f"interrupts, {r.outside_cpu_pct:.0f}% by processes outside the benchmark"
+                f"cpu[{label}]: {responder}nats-server {r.nats_core_pct:.0f}% of a core; "
+                f"host {r.host_busy_pct:.0f}% busy, {r.irq_cpu_pct:.0f}% in interrupts, "
+                f"{r.outside_cpu_pct:.0f}% by processes outside the benchmark"
             )
         if r.round == 1:
             lines.extend(f"note[{r.scenario}]: {note}" for note in r.notes)
@@ -178,6 +209,11 @@ def render_table(results: list[ScenarioResult], concurrency: int) -> str:
             f"service CPU per connect: authsvc {authsvc_cpu:.0f} µs, minimal {minimal_cpu:.0f} µs "
             f"({authsvc_cpu / minimal_cpu:.2f}x)"
         )
+    by_cost = cpu_cost_ratio(results)
+    if by_cost is not None:
+        lines.append(
+            f"authsvc / minimal by total CPU per connect (quiet-host estimate): {by_cost:.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -187,6 +223,7 @@ def to_json_document(results: list[ScenarioResult], concurrency: int) -> dict[st
         "concurrency": concurrency,
         "runs": [asdict(r) for r in results],
         "authsvc_over_minimal": ratio(results),
+        "authsvc_over_minimal_by_cpu_cost": cpu_cost_ratio(results),
         "service_cpu_us_per_conn": {
             name: median_service_cpu(results, name) for name in ("minimal", "authsvc")
         },

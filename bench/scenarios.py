@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -46,8 +47,14 @@ class Target:
 
 
 @asynccontextmanager
-async def open_target(name: str, workdir: Path) -> AsyncIterator[Target]:
-    """Start scenario *name* under *workdir*; stop every process it started on exit."""
+async def open_target(
+    name: str, workdir: Path, overrides: Mapping[str, object] | None = None
+) -> AsyncIterator[Target]:
+    """Start scenario *name* under *workdir*; stop every process it started on exit.
+
+    *overrides* are dotted authsvc settings keys (``audit.fsync``) applied to the settings
+    file of both callout scenarios.
+    """
     if name == "token":
         builder = _token_target
     elif name in ("minimal", "authsvc"):
@@ -56,7 +63,7 @@ async def open_target(name: str, workdir: Path) -> AsyncIterator[Target]:
         raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
     children: list[Child] = []
     try:
-        target = builder(name, workdir, children)
+        target = builder(name, workdir, children, overrides or {})
         await _wait_until_accepting(target)
         yield target
     except ProcessError as exc:
@@ -66,7 +73,9 @@ async def open_target(name: str, workdir: Path) -> AsyncIterator[Target]:
             child.stop()
 
 
-def _token_target(name: str, workdir: Path, children: list[Child]) -> Target:
+def _token_target(
+    name: str, workdir: Path, children: list[Child], overrides: Mapping[str, object]
+) -> Target:
     port = free_port()
     token = secrets.token_urlsafe(24)
     config = workdir / "nats-server.conf"
@@ -79,13 +88,15 @@ def _token_target(name: str, workdir: Path, children: list[Child]) -> Target:
     return Target(port, TokenCredentials(token), children[-1], None)
 
 
-def _callout_target(name: str, workdir: Path, children: list[Child]) -> Target:
+def _callout_target(
+    name: str, workdir: Path, children: list[Child], overrides: Mapping[str, object]
+) -> Target:
     port = free_port()
     notes: list[str] = []
     keys_dir = workdir / "keys"
     _init_keys(keys_dir, notes)
     client = new_user()
-    settings = _write_settings(workdir, port, keys_dir, client.public_key)
+    settings = _write_settings(workdir, port, keys_dir, client.public_key, overrides)
     config = _server_config(workdir, settings, port, keys_dir, notes)
     children.append(start_nats_server(config, port, workdir))
     url = f"nats://127.0.0.1:{port}"
@@ -114,7 +125,9 @@ def _init_keys(keys_dir: Path, notes: list[str]) -> None:
     write_config_mode_keys(keys_dir)
 
 
-def _write_settings(workdir: Path, port: int, keys_dir: Path, client_key: str) -> Path:
+def _write_settings(
+    workdir: Path, port: int, keys_dir: Path, client_key: str, overrides: Mapping[str, object]
+) -> Path:
     """authsvc settings + a policy that admits exactly the load generator's nkey."""
     policy = workdir / "policy.yaml"
     rule = {
@@ -131,12 +144,18 @@ def _write_settings(workdir: Path, port: int, keys_dir: Path, client_key: str) -
         yaml.safe_dump({"apiVersion": "authsvc/v1", "kind": "Policy", "rules": [rule]})
     )
     settings = workdir / "settings.yaml"
-    document = {
+    document: dict[str, Any] = {
         "nats": {"url": f"nats://127.0.0.1:{port}", "mode": "config"},
         "keys": {"dir": str(keys_dir)},
         "policy": {"paths": [str(policy)]},
         "audit": {"path": str(workdir / "audit.jsonl")},
     }
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = document
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
     settings.write_text(yaml.safe_dump(document))
     return settings
 
