@@ -110,10 +110,10 @@ class CalloutService:
         if isinstance(decision, Deny):
             return self._deny(request, decision, now, started, identity=verified,
                               revision=policy.revision)
-        return self._allow(request, verified, decision, policy.revision, now, started)
+        return await self._allow(request, verified, decision, policy.revision, now, started)
 
-    def _allow(self, request: ConnectRequest, identity: Identity, decision: Allow,
-               revision: str, now: datetime, started: float) -> bytes:
+    async def _allow(self, request: ConnectRequest, identity: Identity, decision: Allow,
+                     revision: str, now: datetime, started: float) -> bytes:
         grant = decision.grant
         if grant.account in self._forbidden:
             deny = Deny(DenyReason.ACCOUNT_FORBIDDEN, f"grant into {grant.account!r} refused",
@@ -126,7 +126,9 @@ class CalloutService:
                               revision=revision)
         facts = self._facts(request, Outcome.ALLOW, "allowed", started, now, identity=identity,
                             revision=revision, grant=grant, minted=minted)
-        self._record(facts)  # raises AuditError -> handled as a fault by handle()
+        # Durable before the answer; AuditError -> handled as a fault by handle().
+        self._record(facts)
+        await self._audit.commit()
         return encode_response(reply_to=_reply_address(request), signer=self._minter.issuer,
                                now=now, user_jwt=minted.token, xkey=self._rules.xkey)
 

@@ -80,10 +80,13 @@ class CalloutTransport:
 
     async def _handle_bounded(self, payload: bytes,
                               headers: Mapping[str, str] | None) -> bytes | None:
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self._concurrency.queue_timeout)
-        except TimeoutError:
-            return self._handler.refuse(payload, headers, DenyReason.OVERLOADED)
+        if self._slots.locked():  # only then pay for wait_for's extra task
+            try:
+                await asyncio.wait_for(self._slots.acquire(), self._concurrency.queue_timeout)
+            except TimeoutError:
+                return self._handler.refuse(payload, headers, DenyReason.OVERLOADED)
+        else:
+            await self._slots.acquire()
         try:
             return await self._handler.handle(payload, headers)
         finally:

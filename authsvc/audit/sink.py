@@ -1,12 +1,16 @@
-"""Where audit records go. The service answers an allow only after ``append`` returned.
+"""Where audit records go. The service answers an allow only after ``commit`` returned.
 
-Version 1 writes JSON lines to a file opened in append mode and flushes each batch to the
-OS; ``fsync=True`` also forces it to disk. A failed write raises ``AuditError``, which the
-service turns into a deny (``audit_unavailable``): nobody is admitted unaudited.
+``FileSink`` appends JSON lines to a file opened with O_APPEND. ``append`` hands the line to
+the OS at once; ``commit`` makes everything appended so far durable. With ``fsync=True`` (the
+default) commits are grouped: every caller waiting at the same moment shares one
+``fsync``, which runs in a worker thread so the event loop keeps serving. A failed write or
+fsync raises ``AuditError``, which the service turns into a deny (``audit_unavailable``):
+nobody is admitted unaudited.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from pathlib import Path
@@ -17,19 +21,25 @@ from authsvc.errors import AuditError
 
 class AuditSink(Protocol):
     def append(self, line: bytes) -> None:
-        """Persist one canonical record. Raises AuditError on failure."""
+        """Hand one canonical record to the sink. Raises AuditError on failure."""
+        ...
+
+    async def commit(self) -> None:
+        """Return once every appended record is durable. Raises AuditError on failure."""
         ...
 
     def close(self) -> None: ...
 
 
 class FileSink:
-    """Append-only JSON lines file."""
+    """Append-only JSON lines file with group-committed fsync."""
 
-    def __init__(self, path: Path, *, fsync: bool = False) -> None:
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.path = path
         self._fsync = fsync
         self._file: BinaryIO | None = None
+        self._waiting: asyncio.Future[None] | None = None  # the next fsync's waiters
+        self._flusher: asyncio.Task[None] | None = None
 
     def _open(self) -> BinaryIO:
         if self._file is None or self._file.closed:
@@ -45,12 +55,37 @@ class FileSink:
     def append(self, line: bytes) -> None:
         handle = self._open()
         try:
-            handle.write(line + b"\n")
-            if self._fsync:
-                os.fsync(handle.fileno())
+            written = handle.write(line + b"\n")
         except OSError as exc:
             self.close()
             raise AuditError(f"cannot write audit log {self.path}: {exc.strerror}") from exc
+        if written != len(line) + 1:
+            self.close()
+            raise AuditError(f"short write to audit log {self.path}")
+
+    async def commit(self) -> None:
+        if not self._fsync:
+            return
+        if self._waiting is None:
+            self._waiting = asyncio.get_running_loop().create_future()
+        waiter = self._waiting
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await asyncio.shield(waiter)
+
+    async def _flush(self) -> None:
+        # Records appended while an fsync runs join the next group, never the current one.
+        while self._waiting is not None:
+            group, self._waiting = self._waiting, None
+            try:
+                fd = self._open().fileno()
+                await asyncio.to_thread(os.fsync, fd)
+            except (OSError, AuditError, ValueError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                group.set_exception(AuditError(f"cannot fsync audit log {self.path}: {reason}"))
+                group.exception()  # mark retrieved: waiters may have given up
+            else:
+                group.set_result(None)
 
     def close(self) -> None:
         if self._file is not None:

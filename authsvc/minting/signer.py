@@ -9,8 +9,6 @@ Operator mode: user JWTs are signed by the *target* account's signing key and ca
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,11 +75,5 @@ class Minter:
             grant=grant, user_nkey=user_nkey, name=identity.principal, now=now,
             expires_at=exp, audience=audience, issuer_account=issuer_account,
         )
-        token = jwt.encode(claims, signer)
-        return MintedJwt(token=token, jti=_jti_of(token), expires_at=exp)
-
-
-def _jti_of(token: str) -> str:
-    payload = token.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return str(claims.get("jti", ""))
+        token, jti = jwt.encode_with_id(claims, signer)
+        return MintedJwt(token=token, jti=jti, expires_at=exp)

@@ -31,6 +31,7 @@ from authsvc.protocol.nkeys import (
     KeyFormatError,
     KeyPair,
     Prefix,
+    b32encode_nopad,
     parse_public_key,
 )
 from authsvc.protocol.nkeys import verify as _verify
@@ -46,6 +47,7 @@ __all__ = [
     "decode",
     "decode_unverified",
     "encode",
+    "encode_with_id",
 ]
 
 ALGORITHM = "ed25519-nkey"
@@ -129,11 +131,16 @@ def compute_jti(claims: Mapping[str, Any]) -> str:
     data = _claims_data(claims)
     data.pop("jti", None)
     digest = hashlib.new("sha512_256", _go_json(data)).digest()
-    return base64.b32encode(digest).decode("ascii").rstrip("=")
+    return b32encode_nopad(digest)
 
 
 def encode(claims: Mapping[str, Any], key: KeyPair) -> str:
-    """Sign ``claims`` with ``key`` as a v2 NATS JWT.
+    """Sign ``claims`` with ``key`` as a v2 NATS JWT (see :func:`encode_with_id`)."""
+    return encode_with_id(claims, key)[0]
+
+
+def encode_with_id(claims: Mapping[str, Any], key: KeyPair) -> tuple[str, str]:
+    """Sign ``claims`` with ``key`` as a v2 NATS JWT; returns the token and its ``jti``.
 
     ``iss`` defaults to ``key.public_key`` (a different ``iss`` is an error: the token could
     never verify); ``jti`` is always derived, so passing one is an error too. Other members
@@ -145,10 +152,11 @@ def encode(claims: Mapping[str, Any], key: KeyPair) -> str:
     if claims.get("jti"):
         raise ValueError("jti is derived from the claims; do not pass one")
     data = _claims_data({**claims, "iss": key.public_key})
+    jti = b32encode_nopad(hashlib.new("sha512_256", _go_json(data)).digest())
     payload: dict[str, Any] = {}
     for name in CLAIMS_DATA_FIELDS:
         if name == "jti":
-            payload["jti"] = compute_jti(data)
+            payload["jti"] = jti
         elif name in data:
             payload[name] = data[name]
     for name, value in claims.items():
@@ -156,7 +164,7 @@ def encode(claims: Mapping[str, Any], key: KeyPair) -> str:
             payload[name] = value
     signing_input = _HEADER_B64 + "." + _b64url(_go_json(payload))
     signature = key.sign(signing_input.encode("ascii"))
-    return signing_input + "." + _b64url(signature)
+    return signing_input + "." + _b64url(signature), jti
 
 
 def _split(token: str | bytes, max_size: int) -> tuple[str, str, str]:

@@ -13,8 +13,8 @@ the ed25519 seed. Curve (``X``) keys live in :mod:`authsvc.protocol.xkeys`.
 
 from __future__ import annotations
 
-import base64
 import binascii
+import functools
 import os
 import re
 from enum import IntEnum
@@ -86,8 +86,26 @@ def _crc16(data: bytes) -> int:
     return binascii.crc_hqx(data, 0)
 
 
-def _b32encode(raw: bytes) -> str:
-    return base64.b32encode(raw).decode("ascii").rstrip("=")
+_B32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+# Every 10-bit value as its two base32 characters: encoding runs 26 table lookups per key
+# instead of base64.b32encode's pure-Python loop (3.11), which showed up on every connect.
+_B32_PAIRS = tuple(a + b for a in _B32_ALPHABET for b in _B32_ALPHABET)
+
+
+def b32encode_nopad(raw: bytes) -> str:
+    """RFC 4648 base32 without padding (Go ``base32.StdEncoding.WithPadding(NoPadding)``)."""
+    bits = len(raw) * 8
+    chars = -(-bits // 5)
+    value = int.from_bytes(raw, "big") << (chars * 5 - bits)
+    odd = chars % 2
+    if odd:
+        value <<= 5
+    top = (chars + odd) * 5 - 10
+    text = "".join([_B32_PAIRS[(value >> shift) & 1023] for shift in range(top, -1, -10)])
+    return text[:-1] if odd else text
+
+
+_b32encode = b32encode_nopad
 
 
 def _checked_body(text: str | bytes, expected_chars: int) -> bytes:
@@ -129,8 +147,10 @@ def encode_public_key(prefix: Prefix, raw: bytes) -> str:
     return _b32encode(body + _crc16(body).to_bytes(2, "little"))
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_public_key(key: str) -> tuple[Prefix, bytes]:
-    """Validate any public nkey and return its type and 32 raw bytes."""
+    """Validate any public nkey and return its type and 32 raw bytes (cached: server,
+    issuer and client keys repeat on every connect; failures are not cached)."""
     body = _checked_body(key, _PUBLIC_KEY_CHARS)
     try:
         found = Prefix(body[0])
