@@ -1,0 +1,45 @@
+"""``authsvc keys init``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from authsvc.commands.common import FORMATTER
+
+EPILOG = """\
+examples:
+  authsvc keys init --dir keys                          # config mode
+  authsvc keys init --dir keys --mode operator --accounts APP,OPS
+
+Creates only missing files (mode 0600), never overwrites, and prints public keys only."""
+
+
+def register(sub: Any) -> None:
+    keys = sub.add_parser("keys", help="manage the service's key files")
+    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    init = actions.add_parser("init", help="create missing key files", epilog=EPILOG,
+                              formatter_class=FORMATTER)
+    init.add_argument("--dir", type=Path, required=True, help="key directory")
+    init.add_argument("--mode", choices=["config", "operator"], default="config")
+    init.add_argument("--accounts", default="",
+                      help="operator mode: comma-separated target accounts (e.g. APP,OPS)")
+    init.set_defaults(handler=run_init)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from authsvc.natsconf.keystore import KeyStore
+    from authsvc.natsconf.operator import SYSTEM_ACCOUNT
+
+    accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
+    operator = args.mode == "operator"
+    if operator and SYSTEM_ACCOUNT not in accounts:
+        accounts.append(SYSTEM_ACCOUNT)
+    store = KeyStore(args.dir)
+    for path in store.ensure(operator_mode=operator, accounts=accounts):
+        print(f"created {path}")
+    print(f"issuer (callout account) {store.issuer().public_key}")
+    print(f"service user             {store.service().public_key}")
+    print(f"xkey                     {store.xkey().public_key}")
+    return 0

@@ -1,0 +1,50 @@
+"""``authsvc nats-config``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from authsvc.commands.common import FORMATTER
+
+EPILOG = """\
+example:
+  authsvc nats-config -c authsvc.yaml -o nats-server.conf && nats-server -c nats-server.conf
+
+Target accounts are the accounts the policy grants. In operator mode the operator and
+account JWTs are generated and preloaded (memory resolver) with a default sentinel."""
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("nats-config", help="print the matching nats-server config",
+                            epilog=EPILOG, formatter_class=FORMATTER)
+    parser.add_argument("-c", "--config", type=Path, required=True, help="settings YAML file")
+    parser.add_argument("-o", "--out", type=Path, help="write here instead of stdout")
+    parser.add_argument("--websocket-port", type=int,
+                        help="add a (plain, loopback) WebSocket listener")
+    parser.add_argument("--monitor-port", type=int, help="add the HTTP monitoring listener")
+    parser.add_argument("--jetstream-dir", help="enable JetStream with this store dir")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from authsvc.clock import SystemClock
+    from authsvc.natsconf.generate import generate
+    from authsvc.natsconf.render import ServerExtras
+    from authsvc.policy import load_policy
+    from authsvc.server import policy_accounts
+    from authsvc.settings import load_settings
+
+    settings = load_settings(args.config)
+    accounts = policy_accounts(load_policy(settings.policy.paths))
+    extras = ServerExtras(websocket_port=args.websocket_port, monitor_port=args.monitor_port,
+                          jetstream_dir=args.jetstream_dir)
+    text = generate(settings, accounts, extras=extras, now=SystemClock().now())
+    if args.out:
+        args.out.write_text(text)
+        print(f"wrote {args.out} ({settings.nats.mode} mode, accounts: {', '.join(accounts)})")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,34 @@
+"""``authsvc serve``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from authsvc.commands.common import FORMATTER, setup_logging
+
+EPILOG = """\
+example:
+  authsvc serve -c /etc/authsvc/authsvc.yaml
+
+Exits 2 with a message naming the field or file:line on bad settings or policy. On SIGTERM
+it stops taking requests, answers those in flight, then exits."""
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("serve", help="run the callout service", epilog=EPILOG,
+                            formatter_class=FORMATTER)
+    parser.add_argument("-c", "--config", type=Path, required=True, help="settings YAML file")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from authsvc.server import serve
+    from authsvc.settings import load_settings
+
+    settings = load_settings(args.config)
+    setup_logging(args.log_level or settings.log_level)
+    asyncio.run(serve(settings))
+    return 0
