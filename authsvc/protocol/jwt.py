@@ -26,6 +26,8 @@ from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from authsvc.protocol.nkeys import (
     SIGNING_PREFIXES,
     KeyFormatError,
@@ -60,8 +62,10 @@ _INT_FIELDS = frozenset({"exp", "iat", "nbf"})
 _SUPPORTED_VERSION = 2
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 # Go's encoding/json escapes these even inside strings (HTML safety, JS line separators).
-_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"))
-_GO_ESCAPES_RARE = (("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+_GO_ESCAPES = (
+    (b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"),
+    ("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"),
+)
 
 
 class JwtErrorKind(StrEnum):
@@ -83,14 +87,22 @@ class JwtError(ValueError):
 
 
 def _go_json(value: Any) -> bytes:
-    """Compact JSON with Go ``encoding/json`` string escaping, so hashes match Go's."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Compact JSON with Go ``encoding/json`` string escaping, so hashes match Go's.
+
+    orjson (compact, UTF-8, insertion order, no NaN) is ~15x faster than json.dumps and this
+    runs several times per connect; Go's extra escapes are applied to its output.
+    """
+    try:
+        out = orjson.dumps(value)
+    except TypeError as exc:  # orjson.JSONEncodeError: not JSON-able, int beyond 64 bits
+        raise ValueError(f"claims are not JSON-serialisable: {exc}") from None
+    if b"null" in out:
+        # orjson writes NaN/Infinity as null; Go refuses them. The slow check runs only here.
+        json.dumps(value, allow_nan=False)
     for raw, escaped in _GO_ESCAPES:
-        text = text.replace(raw, escaped)
-    if "\u2028" in text or "\u2029" in text:
-        for raw, escaped in _GO_ESCAPES_RARE:
-            text = text.replace(raw, escaped)
-    return text.encode("utf-8")
+        if raw in out:
+            out = out.replace(raw, escaped)
+    return out
 
 
 def _b64url(data: bytes) -> str:
@@ -184,17 +196,13 @@ def _split(token: str | bytes, max_size: int) -> tuple[str, str, str]:
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     raw = _b64url_decode(segment, what)
     try:
-        # parse_constant: Go refuses NaN/Infinity; RecursionError: absurd nesting.
-        value = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+        # orjson refuses NaN/Infinity (as Go does), integers beyond 64 bits and deep nesting.
+        value = orjson.loads(raw)
+    except (orjson.JSONDecodeError, RecursionError):
         raise JwtError(JwtErrorKind.MALFORMED, f"{what} is not valid JSON") from None
     if not isinstance(value, dict):
         raise JwtError(JwtErrorKind.MALFORMED, f"{what} is not a JSON object")
     return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
 
 
 def _check_header(header_b64: str) -> None:
