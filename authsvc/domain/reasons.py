@@ -35,6 +35,10 @@ class DenyReason(StrEnum):
     NO_MATCHING_RULE = "no_matching_rule"
     ACCOUNT_AMBIGUOUS = "account_ambiguous"
     EXPLICIT_DENY = "explicit_deny"
+    ROLE_NOT_PERMITTED = "role_not_permitted"
+    CONNECTION_NOT_ALLOWED = "connection_not_allowed"
+    OUTSIDE_CONNECT_WINDOW = "outside_connect_window"
+    TEMPLATE_INVALID = "template_invalid"
 
     # Minting (minting.*): the grant cannot be turned into a user JWT.
     ACCOUNT_UNKNOWN = "account_unknown"

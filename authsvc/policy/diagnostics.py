@@ -11,7 +11,9 @@ from yaml.nodes import Node
 
 from authsvc.errors import PolicyError
 from authsvc.policy import model
+from authsvc.policy.claims import ClaimTest
 from authsvc.policy.source import Location, locate
+from authsvc.policy.windows import Window
 
 # Errors raised by a model validator are reported on the model; these point at one of its keys.
 _FOCUS_KEY = {"grant_forbidden": "grant"}
@@ -22,13 +24,22 @@ _HINTS = {
     "duration_invalid": "write e.g. 30s, 15m, 1h30m, 2d, or an integer number of seconds",
     "grant_required": "add a grant, or set effect: deny",
     "grant_forbidden": "a deny rule refuses the connection outright; remove its grant",
-    "match_empty": "give at least one of: source, issuer, subject",
+    "match_empty": "give at least one of: source, issuer, subject, subject_glob, claims, "
+                   "groups, aws, source_cidrs, connection_types",
     "ttl_exceeds_max": "raise defaults.max_ttl or lower defaults.ttl",
+    "cidr_invalid": "write a network address with its prefix, e.g. 10.0.0.0/8",
+    "time_zone_required": "name an IANA zone, e.g. time_zone: Europe/Berlin or UTC",
+    "zone_invalid": "use an IANA zone name such as UTC or America/New_York",
+    "clock_invalid": "write 24-hour HH:MM, e.g. 08:00 or 18:30",
+    "claim_test_empty": "e.g. tenant: {present: true} or groups: {contains_any: [...]}",
+    "match_required": "add a match, or give a deny rule permissions to make it a guardrail",
+    "permissions_forbidden": "set effect: deny for a guardrail, or use grant.*.deny",
 }
 
 _MODELS: tuple[type[BaseModel], ...] = (
     model.PolicyDocument, model.Defaults, model.Rule, model.Match, model.GrantSpec,
-    model.SubjectRules, model.ResponsesSpec, model.LimitsSpec,
+    model.SubjectRules, model.ResponsesSpec, model.LimitsSpec, model.AwsMatch, model.Guardrail,
+    Window, ClaimTest,
 )
 
 

@@ -2,11 +2,17 @@
 
 Semantics (Cedar/IAM style, reference policy-and-audit.md A3.1):
 
-1. Default deny: no matching rule -> ``Deny(NO_MATCHING_RULE)``.
-2. Any matching ``deny`` rule wins, wherever it sits -> ``Deny(EXPLICIT_DENY)`` naming them all.
-3. Matching ``allow`` rules must all name one account; otherwise ``Deny(ACCOUNT_AMBIGUOUS)``.
+1. Default deny: no matching rule -> ``Deny(NO_MATCHING_RULE)``; when the only allow rules that
+   failed did so on connection facts (source address, connection type) or outside their
+   connect windows, the reason says so (``CONNECTION_NOT_ALLOWED``, ``OUTSIDE_CONNECT_WINDOW``).
+2. Any matching identity-level ``deny`` rule wins, wherever it sits -> ``Deny(EXPLICIT_DENY)``.
+3. A client may ask for a role with CONNECT ``user: "role:<name>"``; then only allow rules
+   with that ``role`` count, and none -> ``Deny(ROLE_NOT_PERMITTED)`` (Vault's role parameter).
+4. Matching ``allow`` rules must all name one account; otherwise ``Deny(ACCOUNT_AMBIGUOUS)``.
    We never pick an account by file order.
-4. Otherwise their grants merge into one ``Grant`` (see ``merge``) -> ``Allow``.
+5. Otherwise their grants merge into one ``Grant`` (see ``merge``), every matching guardrail's
+   subjects are appended to its deny lists, and the TTL is capped by the identity's expiry and
+   the end of the connect window -> ``Allow``.
 
 Rule order has no meaning anywhere. ``explain`` returns the same decision with a per-rule trace;
 ``evaluate`` is ``explain(...).decision`` so tools and the service share one code path.
@@ -15,57 +21,115 @@ Rule order has no meaning anywhere. ``explain`` returns the same decision with a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from authsvc.domain import Allow, ConnectRequest, Decision, Deny, DenyReason, Identity
-from authsvc.policy.matchers import Facts
-from authsvc.policy.merge import merge_grants
+from authsvc.policy.matchers import ClaimHolds, Facts
+from authsvc.policy.merge import cap_ttl, merge_grants, with_guardrails
 from authsvc.policy.model import Effect, GrantSpec, Policy, Rule
 from authsvc.policy.trace import Evaluation, RuleTrace
+from authsvc.policy.windows import time_left
+
+# CONNECT ``user`` prefix a client uses to ask for one role.
+ROLE_PREFIX = "role:"
+_CONNECTION_KEYS = frozenset({"source_cidrs", "connection_types", "grant.connection_types"})
+_WINDOW_KEYS = frozenset({"grant.windows"})
 
 
 def evaluate(
     identity: Identity, request: ConnectRequest, policy: Policy, now: datetime
 ) -> Decision:
     """Decide what ``identity`` may do on this connect under ``policy`` at ``now``."""
-    return explain(identity, request, policy, now).decision
+    return explain(identity, request, policy, now, every_rule=False).decision
 
 
 def explain(
-    identity: Identity, request: ConnectRequest, policy: Policy, now: datetime
+    identity: Identity, request: ConnectRequest, policy: Policy, now: datetime, *,
+    every_rule: bool = True,
 ) -> Evaluation:
     """Like ``evaluate``, but also return which rules matched and which conditions failed.
 
-    ``now`` reaches every condition through ``Facts``; none reads it yet (connect-time windows
-    will).
+    With ``every_rule`` the trace covers all rules; otherwise only the index's candidates
+    (``policy.index``), which is what ``evaluate`` uses: the decision is the same either way.
     """
     facts = Facts(identity=identity, request=request, now=now)
-    traces = tuple(_trace(rule, facts) for rule in policy.rules)
-    matched = [rule for rule, trace in zip(policy.rules, traces, strict=True) if trace.matched]
-    return Evaluation(decision=_decide(matched, policy), rules=traces, revision=policy.revision)
+    rules = policy.rules if every_rule else policy.candidates(identity)
+    traces = tuple(_trace(rule, facts) for rule in rules)
+    matched = [rule for rule, trace in zip(rules, traces, strict=True) if trace.matched]
+    decision = _decide(matched, traces, facts, policy)
+    return Evaluation(decision=decision, rules=traces, revision=policy.revision)
+
+
+def requested_role(request: ConnectRequest) -> str | None:
+    """The role a client asked for through CONNECT ``user``, if any."""
+    user = request.connect.user
+    return user[len(ROLE_PREFIX):] if user.startswith(ROLE_PREFIX) else None
 
 
 def _trace(rule: Rule, facts: Facts) -> RuleTrace:
     # Evaluate every condition rather than stopping at the first failure: explain output
-    # lists all failing conditions, and v1 conditions are cheap and side-effect free.
-    failed = tuple(c.key for c in rule.match.conditions if not c.holds(facts))
-    return RuleTrace(rule_id=rule.id, effect=rule.effect, failed=failed)
+    # lists all failing conditions, and conditions are cheap and side-effect free.
+    failed: list[str] = []
+    missing: list[str] = []
+    for condition in rule.conditions:
+        if not condition.holds(facts):
+            failed.append(condition.key)
+            if isinstance(condition, ClaimHolds) and condition.missing(facts):
+                missing.append(condition.name)
+    return RuleTrace(rule_id=rule.id, effect=rule.effect, failed=tuple(failed),
+                     missing=tuple(missing), guardrail=rule.is_guardrail)
 
 
-def _decide(matched: Sequence[Rule], policy: Policy) -> Decision:
-    denying = sorted(rule.id for rule in matched if rule.effect is Effect.DENY)
+def _decide(matched: Sequence[Rule], traces: Sequence[RuleTrace], facts: Facts,
+            policy: Policy) -> Decision:
+    denying = sorted(r.id for r in matched if r.effect is Effect.DENY and not r.is_guardrail)
     if denying:
         return Deny(DenyReason.EXPLICIT_DENY, detail=f"denied by rule(s) {', '.join(denying)}",
                     rule_ids=tuple(denying))
-    allowing = [(rule.id, rule.grant) for rule in matched
-                if rule.effect is Effect.ALLOW and rule.grant is not None]
+    allowing = [rule for rule in matched if rule.effect is Effect.ALLOW]
+    role = requested_role(facts.request)
+    if role is not None:
+        allowing = [rule for rule in allowing if rule.role == role]
+        if not allowing:
+            return Deny(DenyReason.ROLE_NOT_PERMITTED, detail=f"role {role!r} not granted")
     if not allowing:
-        return Deny(DenyReason.NO_MATCHING_RULE, detail="no rule matched")
-    rule_ids = [rule_id for rule_id, _ in allowing]
-    grants: list[GrantSpec] = [grant for _, grant in allowing]
+        return _no_match(traces)
+    rule_ids = tuple(sorted(rule.id for rule in allowing))
+    grants = [_grant(rule) for rule in allowing]
     accounts = sorted({grant.account for grant in grants})
     if len(accounts) > 1:
         return Deny(DenyReason.ACCOUNT_AMBIGUOUS,
                     detail=f"matching rules name accounts {', '.join(accounts)}",
-                    rule_ids=tuple(sorted(rule_ids)))
-    return Allow(merge_grants(rule_ids, grants, policy.defaults))
+                    rule_ids=rule_ids)
+    guardrails = [rule.permissions for rule in matched
+                  if rule.is_guardrail and rule.permissions is not None]
+    grant = with_guardrails(merge_grants(rule_ids, grants, policy.defaults), guardrails)
+    return Allow(cap_ttl(grant, _ttl_caps(grants, facts)))
+
+
+def _grant(rule: Rule) -> GrantSpec:
+    assert rule.grant is not None  # Rule validation: every allow rule has a grant
+    return rule.grant
+
+
+def _ttl_caps(grants: Sequence[GrantSpec], facts: Facts) -> list[timedelta]:
+    caps: list[timedelta] = []
+    if facts.identity.expires_at is not None:
+        caps.append(facts.identity.expires_at - facts.now)
+    for grant in grants:
+        if grant.windows is not None and grant.time_zone is not None:
+            left = time_left(grant.windows, grant.time_zone, facts.now)
+            if left is not None:
+                caps.append(left)
+    return caps
+
+
+def _no_match(traces: Sequence[RuleTrace]) -> Deny:
+    near = [set(t.failed) for t in traces if t.effect is Effect.ALLOW and t.failed]
+    if any(failed <= _WINDOW_KEYS for failed in near):
+        return Deny(DenyReason.OUTSIDE_CONNECT_WINDOW,
+                    detail="a rule matches the identity outside its connect windows")
+    if any(failed <= _CONNECTION_KEYS | _WINDOW_KEYS for failed in near):
+        return Deny(DenyReason.CONNECTION_NOT_ALLOWED,
+                    detail="a rule matches the identity but not its source or connection type")
+    return Deny(DenyReason.NO_MATCHING_RULE, detail="no rule matched")

@@ -7,11 +7,22 @@ are new classes here plus a field on ``model.Match``; the engine does not change
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from authsvc.domain import ConnectRequest, Identity, IdentitySource
+from authsvc.domain import ConnectionType, ConnectRequest, Identity, IdentitySource
+from authsvc.policy.claims import ClaimTest
+from authsvc.policy.globs import Glob
+from authsvc.policy.windows import Window, time_left
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Attributes an AWS IAM identity carries (identity.aws_iam): the canonical role/user ARN and the
+# 12-digit account id from STS GetCallerIdentity.
+AWS_ARN_ATTRIBUTE = "arn"
+AWS_ACCOUNT_ATTRIBUTE = "account"
+GROUPS_ATTRIBUTE = "groups"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +81,95 @@ class SubjectIn:
     def holds(self, facts: Facts) -> bool:
         """True when the identity's subject is in ``subjects``."""
         return facts.identity.subject in self.subjects
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectGlob:
+    """``subject_glob:`` the identity's subject matches one of these segment-aware globs."""
+
+    globs: tuple[Glob, ...]
+    key: str = "subject_glob"
+
+    def holds(self, facts: Facts) -> bool:
+        """True when any glob matches the identity's subject."""
+        return any(glob.matches(facts.identity.subject) for glob in self.globs)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeGlob:
+    """``aws.arn`` / ``aws.account``: a string attribute matches one of these globs.
+
+    An absent or non-string attribute is false, so a non-AWS identity never matches.
+    """
+
+    attribute: str
+    globs: tuple[Glob, ...]
+    key: str
+
+    def holds(self, facts: Facts) -> bool:
+        """True when the attribute is a string matched by any glob."""
+        value = facts.identity.attributes.get(self.attribute)
+        return isinstance(value, str) and any(glob.matches(value) for glob in self.globs)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimHolds:
+    """``claims.<name>`` (or ``groups``): a typed test on one identity attribute."""
+
+    name: str
+    test: ClaimTest
+    key: str
+
+    def holds(self, facts: Facts) -> bool:
+        """True when the attribute passes the test (absent is false unless ``present: false``)."""
+        return self.test.holds(facts.identity.attributes.get(self.name))
+
+    def missing(self, facts: Facts) -> bool:
+        """Whether the claim this condition reads is absent (for explain output)."""
+        return self.name not in facts.identity.attributes
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCidr:
+    """``source_cidrs:`` the client's address (``client_info.host``) is in one of these.
+
+    nats-server skips the user JWT ``src`` check on the callout path (reference
+    policy-and-audit.md 0.2, ``validateSrc`` is only called in ``auth.go``), so we check here.
+    An unparsable or missing host is false.
+    """
+
+    networks: tuple[IpNetwork, ...]
+    key: str = "source_cidrs"
+
+    def holds(self, facts: Facts) -> bool:
+        """True when the client's host address lies in any network."""
+        try:
+            address = ipaddress.ip_address(facts.request.client.host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionTypeIn:
+    """``connection_types:`` the client connected over one of these transports."""
+
+    types: frozenset[ConnectionType]
+    key: str = "connection_types"
+
+    def holds(self, facts: Facts) -> bool:
+        """True when the connect's type (STANDARD, WEBSOCKET, MQTT, LEAFNODE) is listed."""
+        return facts.request.client.connection_type in self.types
+
+
+@dataclass(frozen=True, slots=True)
+class WithinWindows:
+    """``grant.windows``: ``now`` falls in one of the connect windows, in ``zone``."""
+
+    windows: tuple[Window, ...]
+    zone: str
+    key: str = "grant.windows"
+
+    def holds(self, facts: Facts) -> bool:
+        """True when ``now`` is inside any window."""
+        return time_left(self.windows, self.zone, facts.now) is not None

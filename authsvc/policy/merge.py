@@ -9,6 +9,8 @@ given, and ``resp`` is present if any rule grants it, with the largest ``max`` a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import timedelta
 
 from authsvc.domain import (
     UNLIMITED,
@@ -18,7 +20,14 @@ from authsvc.domain import (
     ResponsePermission,
     SubjectPermission,
 )
-from authsvc.policy.model import Defaults, GrantSpec, LimitsSpec, ResponsesSpec, SubjectRules
+from authsvc.policy.model import (
+    Defaults,
+    GrantSpec,
+    Guardrail,
+    LimitsSpec,
+    ResponsesSpec,
+    SubjectRules,
+)
 
 
 def merge_grants(rule_ids: Sequence[str], grants: Sequence[GrantSpec], defaults: Defaults) -> Grant:
@@ -68,3 +77,24 @@ def _most_restrictive(values: Iterable[int]) -> int:
     """The smallest bounded value; ``UNLIMITED`` only if nothing is bounded."""
     bounded = [value for value in values if value != UNLIMITED]
     return min(bounded) if bounded else UNLIMITED
+
+
+def with_guardrails(grant: Grant, guardrails: Sequence[Guardrail]) -> Grant:
+    """``grant`` with every guardrail's subjects added to its deny lists (deny wins in NATS)."""
+    if not guardrails:
+        return grant
+    pub, sub = grant.permissions.pub, grant.permissions.sub
+    pub_deny = set(pub.deny).union(*(guard.publish for guard in guardrails))
+    sub_deny = set(sub.deny).union(*(guard.subscribe for guard in guardrails))
+    permissions = replace(
+        grant.permissions,
+        pub=replace(pub, deny=tuple(sorted(pub_deny))),
+        sub=replace(sub, deny=tuple(sorted(sub_deny))),
+    )
+    return replace(grant, permissions=permissions)
+
+
+def cap_ttl(grant: Grant, caps: Iterable[timedelta]) -> Grant:
+    """``grant`` with its TTL lowered to the smallest cap (identity expiry, window end)."""
+    ttl = min([grant.ttl, *caps])
+    return grant if ttl == grant.ttl else replace(grant, ttl=ttl)

@@ -31,18 +31,39 @@ keys are errors everywhere. Validation failures raise ``PydanticCustomError`` wi
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
-from authsvc.domain import UNLIMITED, IdentitySource
+from authsvc.domain import UNLIMITED, ConnectionType, Identity, IdentitySource
+from authsvc.policy.claims import ClaimTest
 from authsvc.policy.durations import format_duration, parse_duration
-from authsvc.policy.matchers import Condition, IssuerIs, SourceIs, SubjectIn
+from authsvc.policy.globs import Glob
+from authsvc.policy.index import RuleIndex
+from authsvc.policy.matchers import (
+    AWS_ACCOUNT_ATTRIBUTE,
+    AWS_ARN_ATTRIBUTE,
+    GROUPS_ATTRIBUTE,
+    AttributeGlob,
+    ClaimHolds,
+    Condition,
+    ConnectionTypeIn,
+    IpNetwork,
+    IssuerIs,
+    SourceCidr,
+    SourceIs,
+    SubjectGlob,
+    SubjectIn,
+    WithinWindows,
+)
 from authsvc.policy.subjects import validate_subject
+from authsvc.policy.windows import Window, ZoneName
 
 API_VERSION = "authsvc/v1"
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
@@ -74,13 +95,38 @@ def _one_or_many(value: object) -> object:
     return value if isinstance(value, list | tuple) or value is None else [value]
 
 
+def _cidr(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        # strict=True: "10.0.0.1/8" (host bits set) is a typo for a network, not a wider one.
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise PydanticCustomError("cidr_invalid", "invalid CIDR {value}: {problem}",
+                                  {"value": repr(value), "problem": str(exc)}) from exc
+
+
+def _glob(value: object) -> object:
+    return Glob(value) if isinstance(value, str) and value else value
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Subject = Annotated[str, BeforeValidator(_subject)]
 Word = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^\S+$")]
 Text = Annotated[str, Field(min_length=1, max_length=4096)]
 Subjects = Annotated[tuple[Text, ...], BeforeValidator(_one_or_many), Field(min_length=1)]
 Limit = Annotated[int, Field(strict=True, ge=UNLIMITED)]
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+_FROZEN = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+Globs = Annotated[tuple[Annotated[Glob, BeforeValidator(_glob)], ...],
+                  BeforeValidator(_one_or_many), Field(min_length=1)]
+Cidrs = Annotated[tuple[Annotated[IpNetwork, BeforeValidator(_cidr)], ...],
+                  BeforeValidator(_one_or_many), Field(min_length=1)]
+# UNKNOWN is what we call a type we could not read; a policy cannot grant it.
+ConnectionTypeName = Literal["STANDARD", "WEBSOCKET", "MQTT", "LEAFNODE"]
+ConnectionTypes = Annotated[tuple[ConnectionTypeName, ...], BeforeValidator(_one_or_many),
+                            Field(min_length=1)]
+ClaimName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:./-]+$")]
+RoleName = Annotated[str, Field(max_length=128, pattern=RULE_ID_PATTERN)]
 
 
 class Effect(StrEnum):
@@ -108,6 +154,15 @@ class Defaults(BaseModel):
         return self
 
 
+class AwsMatch(BaseModel):
+    """``match.aws``: segment-aware globs on the AWS IAM identity's ARN and account."""
+
+    model_config = _FROZEN
+
+    arn: Globs | None = None
+    account: Globs | None = None
+
+
 class Match(BaseModel):
     """Who a rule applies to. Every given condition must hold."""
 
@@ -116,6 +171,12 @@ class Match(BaseModel):
     source: IdentitySource | None = None
     issuer: Text | None = None
     subject: Subjects | None = None
+    subject_glob: Globs | None = None
+    claims: Mapping[ClaimName, ClaimTest] | None = None
+    groups: ClaimTest | None = None
+    aws: AwsMatch | None = None
+    source_cidrs: Cidrs | None = None
+    connection_types: ConnectionTypes | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
@@ -133,6 +194,21 @@ class Match(BaseModel):
             found.append(IssuerIs(self.issuer))
         if self.subject is not None:
             found.append(SubjectIn(frozenset(self.subject)))
+        if self.subject_glob is not None:
+            found.append(SubjectGlob(self.subject_glob))
+        for name, test in sorted((self.claims or {}).items()):
+            found.append(ClaimHolds(name, test, key=f"claims.{name}"))
+        if self.groups is not None:
+            found.append(ClaimHolds(GROUPS_ATTRIBUTE, self.groups, key="groups"))
+        if self.aws is not None and self.aws.arn is not None:
+            found.append(AttributeGlob(AWS_ARN_ATTRIBUTE, self.aws.arn, key="aws.arn"))
+        if self.aws is not None and self.aws.account is not None:
+            found.append(AttributeGlob(AWS_ACCOUNT_ATTRIBUTE, self.aws.account,
+                                       key="aws.account"))
+        if self.source_cidrs is not None:
+            found.append(SourceCidr(self.source_cidrs))
+        if self.connection_types is not None:
+            found.append(ConnectionTypeIn(frozenset(map(ConnectionType, self.connection_types))))
         return tuple(found)
 
 
@@ -179,18 +255,62 @@ class GrantSpec(BaseModel):
     subscribe: SubjectRules = SubjectRules()
     responses: ResponsesSpec | None = None
     limits: LimitsSpec | None = None
+    connection_types: ConnectionTypes | None = None
+    windows: Annotated[tuple[Window, ...], Field(min_length=1)] | None = None
+    time_zone: ZoneName | None = None
+
+    @model_validator(mode="after")
+    def _zone_with_windows(self) -> Self:
+        if (self.windows is None) != (self.time_zone is None):
+            raise PydanticCustomError(
+                "time_zone_required", "windows and time_zone go together: give both or neither")
+        return self
+
+    @cached_property
+    def conditions(self) -> tuple[Condition, ...]:
+        """Connection-level conditions the grant adds to its rule's match."""
+        found: list[Condition] = []
+        if self.connection_types is not None:
+            found.append(ConnectionTypeIn(frozenset(map(ConnectionType, self.connection_types)),
+                                          key="grant.connection_types"))
+        if self.windows is not None and self.time_zone is not None:
+            found.append(WithinWindows(self.windows, self.time_zone))
+        return tuple(found)
+
+
+class Guardrail(BaseModel):
+    """Subject-level deny entries a guardrail rule appends to every grant it applies to."""
+
+    model_config = _FROZEN
+
+    publish: tuple[Subject, ...] = ()
+    subscribe: tuple[Subject, ...] = ()
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.publish and not self.subscribe:
+            raise PydanticCustomError("guardrail_empty",
+                                      "a guardrail needs publish or subscribe subjects")
+        return self
 
 
 class Rule(BaseModel):
-    """One policy rule: a match and, for ``allow``, a grant."""
+    """One policy rule.
+
+    Three shapes: ``allow`` with ``match`` and ``grant``; an identity-level ``deny`` with
+    ``match`` (refuses the connect); a guardrail ``deny`` with ``permissions`` and optionally
+    ``match`` (appends subject denies to every grant of the identities it matches, or of all).
+    """
 
     model_config = _FROZEN
 
     id: Annotated[str, Field(max_length=128, pattern=RULE_ID_PATTERN)]
     description: str = ""
     effect: Effect = Effect.ALLOW
-    match: Match
+    role: RoleName | None = None
+    match: Match | None = None
     grant: GrantSpec | None = None
+    permissions: Guardrail | None = None
 
     @model_validator(mode="after")
     def _grant_fits_effect(self) -> Self:
@@ -198,7 +318,26 @@ class Rule(BaseModel):
             raise PydanticCustomError("grant_required", "an allow rule needs a grant")
         if self.effect is Effect.DENY and self.grant is not None:
             raise PydanticCustomError("grant_forbidden", "a deny rule must not have a grant")
+        if self.effect is Effect.ALLOW and self.permissions is not None:
+            raise PydanticCustomError("permissions_forbidden",
+                                      "permissions (a guardrail) belong on a deny rule")
+        if self.effect is Effect.DENY and self.role is not None:
+            raise PydanticCustomError("role_forbidden", "only allow rules carry a role")
+        if self.match is None and not self.is_guardrail:
+            raise PydanticCustomError("match_required",
+                                      "this rule needs a match (only guardrails may omit it)")
         return self
+
+    @property
+    def is_guardrail(self) -> bool:
+        """A deny rule with ``permissions``: it narrows grants instead of refusing connects."""
+        return self.effect is Effect.DENY and self.permissions is not None
+
+    @cached_property
+    def conditions(self) -> tuple[Condition, ...]:
+        """The match's conditions followed by the grant's connection-level ones."""
+        matched = self.match.conditions if self.match is not None else ()
+        return matched + (self.grant.conditions if self.grant is not None else ())
 
 
 class PolicyDocument(BaseModel):
@@ -225,6 +364,14 @@ class Policy(BaseModel):
     rules: tuple[Rule, ...] = ()
     revision: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     sources: tuple[str, ...] = ()
+    _index: RuleIndex | None = PrivateAttr(default=None)
+
+    def candidates(self, identity: Identity) -> tuple[Rule, ...]:
+        """The rules that could match ``identity`` (see ``policy.index``), in policy order."""
+        index = self._index
+        if index is None or index.rules is not self.rules:  # built lazily; model_copy-safe
+            index = self._index = RuleIndex(self.rules)
+        return index.candidates(identity)
 
     @model_validator(mode="after")
     def _unique_rule_ids(self) -> Self:

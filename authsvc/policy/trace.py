@@ -13,11 +13,14 @@ from authsvc.policy.model import Effect
 
 @dataclass(frozen=True, slots=True)
 class RuleTrace:
-    """One rule's outcome. ``failed`` lists the ``match:`` keys whose condition did not hold."""
+    """One rule's outcome. ``failed`` lists the ``match:`` keys whose condition did not hold;
+    ``missing`` the claims those conditions looked for and the identity did not have."""
 
     rule_id: str
     effect: Effect
     failed: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    guardrail: bool = False
 
     @property
     def matched(self) -> bool:

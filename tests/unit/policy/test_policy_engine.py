@@ -43,10 +43,15 @@ class CaseIdentity(BaseModel):
     source: IdentitySource
     subject: str
     issuer: str = ""
+    attributes: dict[str, str | bool | int | list[str]] = {}
+    expires_in: Duration | None = None
 
-    def build(self) -> Identity:
+    def build(self, now: datetime = NOW) -> Identity:
+        attributes = {k: tuple(v) if isinstance(v, list) else v
+                      for k, v in self.attributes.items()}
         return Identity(source=self.source, principal=f"{self.source}:{self.subject}",
-                        subject=self.subject, issuer=self.issuer)
+                        subject=self.subject, issuer=self.issuer, attributes=attributes,
+                        expires_at=now + self.expires_in if self.expires_in else None)
 
 
 class Connection(BaseModel):
@@ -54,6 +59,7 @@ class Connection(BaseModel):
     host: str = "127.0.0.1"
     type: str = "nats"
     kind: str = "Client"
+    user: str = ""
 
 
 class Subjects(BaseModel):
@@ -121,6 +127,7 @@ class Case(BaseModel):
     name: str
     identity: CaseIdentity
     connection: Connection = Connection()
+    now: datetime = NOW
     expect: Expect
 
 
@@ -134,7 +141,7 @@ def _request(connection: Connection) -> ConnectRequest:
     return ConnectRequest(
         server=ServerInfo(id="NSERVER"), user_nkey="UCONNECTION",
         client=ClientInfo(host=connection.host, type=connection.type, kind=connection.kind),
-        connect=ConnectOptions(), request_id="req-1",
+        connect=ConnectOptions(user=connection.user), request_id="req-1",
         issued_at=NOW, expires_at=NOW + timedelta(seconds=2),
     )
 
@@ -165,28 +172,33 @@ CASES = _cases()
 @pytest.mark.parametrize(("policy", "case"), CASES,
                          ids=[f"{Path(p).stem}: {c.name}" for p, c in CASES])
 def test_decision(policy: str, case: Case) -> None:
-    decision = evaluate(case.identity.build(), _request(case.connection), _policy(policy), NOW)
+    identity, request = case.identity.build(case.now), _request(case.connection)
+    decision = evaluate(identity, request, _policy(policy), case.now)
     assert _comparable(decision) == case.expect.decision_value()
+    # The rule index only skips rules that cannot match: a full scan decides the same.
+    full = explain(identity, request, _policy(policy), case.now, every_rule=True)
+    assert full.decision == decision
 
 
 @pytest.mark.parametrize(("policy", "case"), CASES,
                          ids=[f"{Path(p).stem}: {c.name}" for p, c in CASES])
 def test_rule_order_has_no_meaning(policy: str, case: Case) -> None:
     loaded = _policy(policy)
-    identity, request = case.identity.build(), _request(case.connection)
-    expected = evaluate(identity, request, loaded, NOW)
+    identity, request = case.identity.build(case.now), _request(case.connection)
+    expected = evaluate(identity, request, loaded, case.now)
     rules = list(loaded.rules)
     for shift in range(1, len(rules)):
         rotated = loaded.model_copy(update={"rules": tuple(rules[shift:] + rules[:shift])})
-        assert evaluate(identity, request, rotated, NOW) == expected
+        assert evaluate(identity, request, rotated, case.now) == expected
     reverse = loaded.model_copy(update={"rules": tuple(reversed(rules))})
-    assert evaluate(identity, request, reverse, NOW) == expected
+    assert evaluate(identity, request, reverse, case.now) == expected
 
 
 def test_case_files_cover_every_reason_the_engine_gives() -> None:
     reasons = {case.expect.reason for _, case in CASES}
     assert reasons >= {DenyReason.NO_MATCHING_RULE, DenyReason.EXPLICIT_DENY,
-                       DenyReason.ACCOUNT_AMBIGUOUS}
+                       DenyReason.ACCOUNT_AMBIGUOUS, DenyReason.ROLE_NOT_PERMITTED,
+                       DenyReason.CONNECTION_NOT_ALLOWED, DenyReason.OUTSIDE_CONNECT_WINDOW}
 
 
 def test_order_variants_really_differ_in_order() -> None:
