@@ -12,7 +12,8 @@ Semantics (Cedar/IAM style, reference policy-and-audit.md A3.1):
    We never pick an account by file order.
 5. Otherwise their grants merge into one ``Grant`` (see ``merge``), every matching guardrail's
    subjects are appended to its deny lists, and the TTL is capped by the identity's expiry and
-   the end of the connect window -> ``Allow``.
+   the end of the connect window; subject templates are rendered from the identity, and any
+   unsafe or missing value -> ``Deny(TEMPLATE_INVALID)`` -> else ``Allow``.
 
 Rule order has no meaning anywhere. ``explain`` returns the same decision with a per-rule trace;
 ``evaluate`` is ``explain(...).decision`` so tools and the service share one code path.
@@ -27,6 +28,7 @@ from authsvc.domain import Allow, ConnectRequest, Decision, Deny, DenyReason, Id
 from authsvc.policy.matchers import ClaimHolds, Facts
 from authsvc.policy.merge import cap_ttl, merge_grants, with_guardrails
 from authsvc.policy.model import Effect, GrantSpec, Policy, Rule
+from authsvc.policy.templates import TemplateError, render_grant
 from authsvc.policy.trace import Evaluation, RuleTrace
 from authsvc.policy.windows import time_left
 
@@ -104,6 +106,11 @@ def _decide(matched: Sequence[Rule], traces: Sequence[RuleTrace], facts: Facts,
     guardrails = [rule.permissions for rule in matched
                   if rule.is_guardrail and rule.permissions is not None]
     grant = with_guardrails(merge_grants(rule_ids, grants, policy.defaults), guardrails)
+    try:
+        grant = render_grant(grant, facts.identity)
+    except TemplateError as exc:
+        # Fail the whole decision: never drop or widen an entry (templates module docstring).
+        return Deny(DenyReason.TEMPLATE_INVALID, detail=str(exc), rule_ids=rule_ids)
     return Allow(cap_ttl(grant, _ttl_caps(grants, facts)))
 
 

@@ -63,6 +63,7 @@ from authsvc.policy.matchers import (
     WithinWindows,
 )
 from authsvc.policy.subjects import validate_subject
+from authsvc.policy.templates import check_template, is_template, skeleton
 from authsvc.policy.windows import Window, ZoneName
 
 API_VERSION = "authsvc/v1"
@@ -81,7 +82,12 @@ def _duration(value: object) -> timedelta:
 def _subject(value: object) -> object:
     if not isinstance(value, str):
         return value  # let the str type report it
-    problem = validate_subject(value)
+    if is_template(value):
+        problem = check_template(value)
+        if problem is not None:
+            raise PydanticCustomError("template_syntax", "invalid template in {subject}: {problem}",
+                                      {"subject": repr(value), "problem": problem})
+    problem = validate_subject(skeleton(value))
     if problem is not None:
         raise PydanticCustomError(
             "subject_invalid", "invalid subject {subject}: {problem}",

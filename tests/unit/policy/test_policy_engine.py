@@ -198,7 +198,8 @@ def test_case_files_cover_every_reason_the_engine_gives() -> None:
     reasons = {case.expect.reason for _, case in CASES}
     assert reasons >= {DenyReason.NO_MATCHING_RULE, DenyReason.EXPLICIT_DENY,
                        DenyReason.ACCOUNT_AMBIGUOUS, DenyReason.ROLE_NOT_PERMITTED,
-                       DenyReason.CONNECTION_NOT_ALLOWED, DenyReason.OUTSIDE_CONNECT_WINDOW}
+                       DenyReason.CONNECTION_NOT_ALLOWED, DenyReason.OUTSIDE_CONNECT_WINDOW,
+                       DenyReason.TEMPLATE_INVALID}
 
 
 def test_order_variants_really_differ_in_order() -> None:

@@ -1,0 +1,67 @@
+"""Subject templates: syntax at load, safe rendering, and the no-widening property."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from authsvc.domain import Identity, IdentitySource
+from authsvc.errors import PolicyError
+from authsvc.policy import load_policy_text, subject_matches
+from authsvc.policy.templates import MAX_EXPANSION, TemplateError, render
+
+TEMPLATE = "orders.{{claims.tenant}}.>"
+
+
+def _identity(**attributes: object) -> Identity:
+    return Identity(source=IdentitySource.OIDC, principal="oidc:x#u", subject="u",
+                    attributes=attributes)  # type: ignore[arg-type]
+
+
+# Any text, biased towards the characters that would widen a subject.
+VALUES = st.text(alphabet=st.sampled_from("ab-_9.*> \t$é\u00a0Z"), max_size=8) | st.text(max_size=8)
+SUBJECTS = st.lists(st.sampled_from(["orders", "a", "b", "*", ">", "acme", "x.y", "a b"]),
+                    min_size=1, max_size=5).map(".".join)
+
+
+@given(VALUES, SUBJECTS)
+def test_rendering_never_reaches_outside_the_identity_namespace(value: str, other: str) -> None:
+    try:
+        (pattern,) = render(TEMPLATE, _identity(tenant=value))
+    except TemplateError:
+        return  # refused: nothing is granted
+    assert pattern.split(".") == ["orders", value, ">"]
+    assert value not in ("*", ">")
+    if subject_matches(pattern, other):
+        assert other.split(".")[1] == value
+
+
+@given(st.lists(VALUES, min_size=1, max_size=MAX_EXPANSION + 2))
+def test_each_expands_only_safe_values_and_only_up_to_the_cap(values: list[str]) -> None:
+    try:
+        rendered = render("m.{{each claims.r}}.>", _identity(r=tuple(values)))
+    except TemplateError:
+        return
+    assert len(values) <= MAX_EXPANSION
+    assert sorted(rendered) == sorted({f"m.{v}.>" for v in values})
+    assert all(len(subject.split(".")) == 3 for subject in rendered)
+
+
+@pytest.mark.parametrize("subject", [
+    "orders.{{claims.tenant}.>", "orders.{{claim.tenant}}", "a.{{each subject}}",
+    "a.{{each claims.x}}.{{each claims.y}}", "a.{{claims.}}", "{{subject}}.>.x",
+])
+def test_bad_templates_are_load_errors(subject: str) -> None:
+    text = ("apiVersion: authsvc/v1\nkind: Policy\nrules:\n  - id: r\n"
+            "    match: {source: oidc}\n"
+            f"    grant: {{account: A, publish: {{allow: ['{subject}']}}}}\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(text, name="p.yaml")
+    assert caught.value.line == 6
+
+
+def test_integer_claims_render_and_booleans_do_not() -> None:
+    assert render("t.{{claims.n}}", _identity(n=42)) == ("t.42",)
+    with pytest.raises(TemplateError):
+        render("t.{{claims.n}}", _identity(n=True))
