@@ -9,7 +9,9 @@ import asyncio
 import base64
 import contextlib
 import logging
+import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,10 +19,11 @@ from typing import Any
 
 import nats
 
-from authsvc.audit import FileSink
+from authsvc import __version__
+from authsvc.audit import AuditLog, FileSink, Rotation
 from authsvc.clock import Clock, SystemClock
 from authsvc.errors import ConfigError
-from authsvc.identity import VerifierRegistry
+from authsvc.identity import NkeyVerifier, VerifierRegistry
 from authsvc.minting import AccountKey, Lifetime, Minter, Mode
 from authsvc.natsconf.keystore import KeyStore
 from authsvc.natsconf.operator import service_user_jwt
@@ -29,7 +32,6 @@ from authsvc.protocol.request import RequestRules
 from authsvc.service import CalloutService, InvalidRequestAction
 from authsvc.settings import Settings
 from authsvc.transport import CalloutTransport, Concurrency
-from authsvc.verifiers import build_verifiers
 
 log = logging.getLogger("authsvc.server")
 
@@ -48,7 +50,7 @@ class PolicyHolder:
 class Components:
     service: CalloutService
     policy: PolicyHolder
-    audit: FileSink
+    audit: AuditLog
     keys: KeyStore
     rules: RequestRules
     minter: Minter
@@ -71,7 +73,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
                                         signing_key=keys.account_signing(name))
     policy = PolicyHolder(load_policy(settings.policy.paths))
     _check_policy_accounts(policy.current, mode, accounts, settings.nats.callout_account)
-    audit = FileSink(settings.audit.path, fsync=settings.audit.fsync)
+    audit = build_audit(settings, keys, clock or SystemClock())
     svc = settings.service
     rules = RequestRules(
         xkey=xkey, require_xkey=xkey is not None,
@@ -83,7 +85,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
                                       jitter=settings.minting.jitter))
     service = CalloutService(
         rules=rules,
-        verifiers=verifiers or build_verifiers(settings.identity),
+        verifiers=verifiers or VerifierRegistry([NkeyVerifier()]),
         policy=policy,
         minter=minter,
         audit=audit,
@@ -93,6 +95,28 @@ def build(settings: Settings, *, clock: Clock | None = None,
     )
     return Components(service=service, policy=policy, audit=audit, keys=keys, rules=rules,
                       minter=minter)
+
+
+def build_audit(settings: Settings, keys: KeyStore, clock: Clock) -> AuditLog:
+    """The chained audit log with its checkpoint key (kept apart from JWT-signing keys)."""
+    conf = settings.audit
+    signer = keys.audit_signer() if conf.signing_key is None else \
+        KeyStore(conf.signing_key.parent).audit_signer(conf.signing_key.name)
+    return AuditLog(FileSink(conf.path, fsync=conf.fsync),
+                    instance=conf.instance or socket.gethostname(), clock=clock,
+                    signer=signer, checkpoint_every=conf.checkpoint_interval,
+                    rotation=Rotation(max_bytes=conf.rotate_bytes, max_age=conf.rotate_age))
+
+
+def _audit_start(components: Components, settings: Settings) -> None:
+    """``service.start`` names what this run trusts: keys (public halves) and policy."""
+    xkey = components.rules.xkey
+    components.audit.start(
+        version=__version__, pid=os.getpid(), mode=settings.nats.mode,
+        policy_revision=components.policy.current.revision,
+        keys={"issuer": components.minter.issuer.public_key,
+              "xkey": xkey.public_key if xkey else None,
+              "audit": components.audit.signer_key})
 
 
 def policy_accounts(policy: Policy) -> list[str]:
@@ -144,6 +168,7 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
         concurrency=Concurrency(max_in_flight=settings.service.max_concurrency,
                                 queue_timeout=settings.service.queue_timeout))
     await transport.start()
+    _audit_start(components, settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -158,4 +183,4 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     log.info("shutting down: draining %d in-flight requests", transport.in_flight)
     await transport.drain(settings.service.shutdown_grace)
     await nc.drain()
-    components.audit.close()
+    await components.audit.aclose(reason="signal")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
 
-from authsvc.audit import AuditSink, DecisionFacts, Outcome, encode, to_record
+from authsvc.audit import AuditWriter, DecisionFacts, Outcome, to_record
 from authsvc.clock import Clock
 from authsvc.domain import Allow, ConnectRequest, Deny, DenyReason, Grant, Identity
 from authsvc.errors import AuditError, AuthsvcError, SigningError, UpstreamError
@@ -55,7 +55,7 @@ class CalloutService:
         verifiers: VerifierRegistry,
         policy: Callable[[], Policy],
         minter: Minter,
-        audit: AuditSink,
+        audit: AuditWriter,
         clock: Clock,
         forbidden_accounts: frozenset[str] = frozenset(),
         invalid_request: InvalidRequestAction = InvalidRequestAction.REPLY,
@@ -184,7 +184,7 @@ class CalloutService:
             latency_ms=(time.perf_counter() - started) * 1000)
 
     def _record(self, facts: DecisionFacts) -> None:
-        self._audit.append(encode(to_record(facts)))
+        self._audit.append(to_record(facts))
 
     def _record_best_effort(self, facts: DecisionFacts) -> None:
         """Denials are answered even when the log is down: refusing is always safe."""

@@ -22,7 +22,6 @@ from pydantic_settings import (
 )
 
 from authsvc.errors import ConfigError
-from authsvc.settings_identity import IdentitySettings
 
 
 class _Section(BaseModel):
@@ -61,6 +60,17 @@ class PolicySettings(_Section):
 class AuditSettings(_Section):
     path: Path = Field(Path("audit.jsonl"), description="append-only JSON lines audit log")
     fsync: bool = Field(True, description="fsync every record before answering")
+    instance: str = Field("", max_length=128, description="this writer's name in every record "
+                          "and checkpoint; empty = the host name")
+    signing_key: Path | None = Field(None, description="nkey seed that signs checkpoints; "
+                                     "empty = audit.nk in keys.dir (made by `keys init`)")
+    checkpoint_interval: float = Field(300.0, ge=0, description="seconds between signed "
+                                       "checkpoints (also written at rotation and stop); 0 = "
+                                       "only then")
+    rotate_bytes: int = Field(256 * 1024 * 1024, ge=0, description="start a new file at this "
+                              "size; 0 = never")
+    rotate_age: timedelta = Field(timedelta(days=1), ge=timedelta(0), description="start a "
+                                  "new file after this long; 0 = never")
 
 
 class ServiceSettings(_Section):
@@ -97,7 +107,6 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     minting: MintingSettings = Field(default_factory=MintingSettings)
-    identity: IdentitySettings = Field(default_factory=IdentitySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     _yaml_file: Path | None = None
@@ -151,5 +160,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         "keys": settings.keys.model_copy(update={"dir": resolve(settings.keys.dir)}),
         "policy": settings.policy.model_copy(
             update={"paths": [resolve(p) for p in settings.policy.paths]}),
-        "audit": settings.audit.model_copy(update={"path": resolve(settings.audit.path)}),
+        "audit": settings.audit.model_copy(update={
+            "path": resolve(settings.audit.path),
+            "signing_key": resolve(settings.audit.signing_key)
+            if settings.audit.signing_key else None}),
     })

@@ -14,7 +14,9 @@ from typing import Any
 
 from authsvc.domain import ConnectRequest, Grant, Identity
 
-SCHEMA_VERSION = 1
+# 2: records are chained (seq, prev_hash, record_hash) and carry event_id and instance;
+# ``type`` is no longer always "decision".
+SCHEMA_VERSION = 2
 
 
 class Outcome(StrEnum):
@@ -44,7 +46,8 @@ class DecisionFacts:
     latency_ms: float = 0.0
 
 
-def _iso(at: datetime | None) -> str | None:
+def iso(at: datetime | None) -> str | None:
+    """RFC 3339 UTC with milliseconds, e.g. ``2026-11-24T22:51:59.519Z``."""
     return at.isoformat(timespec="milliseconds").replace("+00:00", "Z") if at else None
 
 
@@ -67,7 +70,7 @@ def _identity_fields(identity: Identity) -> dict[str, Any]:
         "principal": identity.principal,
         "subject": identity.subject,
         "issuer": identity.issuer,
-        "expires_at": _iso(identity.expires_at),
+        "expires_at": iso(identity.expires_at),
     }
 
 
@@ -85,7 +88,7 @@ def to_record(facts: DecisionFacts) -> dict[str, Any]:
     record: dict[str, Any] = {
         "v": SCHEMA_VERSION,
         "type": "decision",
-        "time": _iso(facts.time),
+        "time": iso(facts.time),
         "decision": facts.outcome.value,
         "reason": facts.reason,
         "user_nkey": facts.user_nkey or (facts.request.user_nkey if facts.request else ""),
@@ -103,7 +106,7 @@ def to_record(facts: DecisionFacts) -> dict[str, Any]:
     if facts.grant is not None:
         record.update(_grant_fields(facts.grant, facts.permissions))
     if facts.jwt_id:
-        record["jwt"] = {"jti": facts.jwt_id, "exp": _iso(facts.jwt_expires_at)}
+        record["jwt"] = {"jti": facts.jwt_id, "exp": iso(facts.jwt_expires_at)}
     return record
 
 

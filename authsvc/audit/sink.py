@@ -16,11 +16,14 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from authsvc.audit.files import fsync_dir
 from authsvc.errors import AuditError
 
 
 class AuditSink(Protocol):
-    def append(self, line: bytes) -> None:
+    """Where chained record lines go; see the module docstring for the commit contract."""
+
+    def append(self, line: bytes, *, event_id: str = "") -> None:
         """Hand one canonical record to the sink. Raises AuditError on failure."""
         ...
 
@@ -32,12 +35,14 @@ class AuditSink(Protocol):
 
 
 class FileSink:
-    """Append-only JSON lines file with group-committed fsync."""
+    """Append-only JSON lines file with group-committed fsync and rotation by rename."""
 
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.path = path
         self._fsync = fsync
         self._file: BinaryIO | None = None
+        self._retired: list[BinaryIO] = []  # rotated away while an fsync was running
+        self.size = 0
         self._waiting: asyncio.Future[None] | None = None  # the next fsync's waiters
         self._flusher: asyncio.Task[None] | None = None
 
@@ -48,11 +53,14 @@ class FileSink:
                 # O_APPEND: every write lands at the end even with several writers.
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
                 self._file = os.fdopen(fd, "ab", buffering=0)
+                self.size = os.fstat(fd).st_size
+                if self.size == 0 and self._fsync:
+                    fsync_dir(self.path.parent)  # a new file's name must survive a crash too
             except OSError as exc:
                 raise AuditError(f"cannot open audit log {self.path}: {exc.strerror}") from exc
         return self._file
 
-    def append(self, line: bytes) -> None:
+    def append(self, line: bytes, *, event_id: str = "") -> None:
         handle = self._open()
         try:
             written = handle.write(line + b"\n")
@@ -62,6 +70,27 @@ class FileSink:
         if written != len(line) + 1:
             self.close()
             raise AuditError(f"short write to audit log {self.path}")
+        self.size += written
+
+    def rotate(self, to: Path) -> None:
+        """Make the active file durable, rename it to ``to``; the next append starts anew."""
+        old = self._file
+        try:
+            if old is not None and not old.closed:
+                os.fsync(old.fileno())  # rare, so done inline: the old file is complete
+            if self.path.exists():
+                os.rename(self.path, to)
+                fsync_dir(self.path.parent)
+        except OSError as exc:
+            raise AuditError(f"cannot rotate audit log {self.path}: {exc.strerror}") from exc
+        self._file = None
+        self.size = 0
+        if old is not None:
+            if self._flusher is not None and not self._flusher.done():
+                self._retired.append(old)  # the running fsync still holds its descriptor
+            else:
+                with contextlib.suppress(OSError):
+                    old.close()
 
     async def commit(self) -> None:
         if not self._fsync:
@@ -86,6 +115,10 @@ class FileSink:
                 group.exception()  # mark retrieved: waiters may have given up
             else:
                 group.set_result(None)
+        for old in self._retired:
+            with contextlib.suppress(OSError):
+                old.close()
+        self._retired.clear()
 
     def close(self) -> None:
         if self._file is not None:

@@ -42,4 +42,6 @@ def run_init(args: argparse.Namespace) -> int:
     print(f"issuer (callout account) {store.issuer().public_key}")
     print(f"service user             {store.service().public_key}")
     print(f"xkey                     {store.xkey().public_key}")
+    print(f"audit checkpoints        {store.audit_signer().public_key}  "
+          "(give this to whoever verifies the audit log)")
     return 0

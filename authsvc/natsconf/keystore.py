@@ -5,6 +5,7 @@ Layout (file names are a stable contract; docs/deployment.md):
                            operator mode: the callout account's key (signs responses)
   service.nk               the service's own user nkey (listed in auth_users)
   xkey.xk                  curve key for request/response encryption
+  audit.nk                 signs audit checkpoints (its public key verifies the log)
   operator.nk              operator mode only: signs account JWTs (needed by nats-config only)
   accounts/<NAME>.nk       operator mode: account identity key (needed by nats-config only)
   accounts/<NAME>.sk.nk    operator mode: account signing key; signs that account's users
@@ -79,6 +80,10 @@ class KeyStore:
             return []
         return sorted(p.name[: -len(".sk.nk")] for p in folder.glob("*.sk.nk"))
 
+    def audit_signer(self, name: str = "audit.nk") -> KeyPair:
+        """The key that signs audit checkpoints; kept apart from every JWT-signing key."""
+        return self._pair(name, Prefix.USER)
+
     def xkey(self) -> CurveKeyPair:
         try:
             return CurveKeyPair.from_seed(self._read("xkey.xk"))
@@ -92,6 +97,7 @@ class KeyStore:
             ("issuer.nk", nkeys.create_seed(Prefix.ACCOUNT)),
             ("service.nk", nkeys.create_seed(Prefix.USER)),
             ("xkey.xk", CurveKeyPair.create().seed),
+            ("audit.nk", nkeys.create_seed(Prefix.USER)),
         ]
         if operator_mode:
             wanted.append(("operator.nk", nkeys.create_seed(Prefix.OPERATOR)))

@@ -137,9 +137,14 @@ class Deployment:
             self.server.stop()
 
     def audit(self) -> list[dict[str, Any]]:
+        """The decision records (``type: decision``) of the active audit file."""
+        return [r for r in self.audit_events() if r.get("type") == "decision"]
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every complete record of the active audit file: decisions, checkpoints, events."""
         if not self.audit_path.exists():
             return []
-        return [json.loads(line) for line in self.audit_path.read_text().splitlines()]
+        return [json.loads(line) for line in self.audit_path.read_bytes().split(b"\n")[:-1]]
 
     def wait_audit(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout

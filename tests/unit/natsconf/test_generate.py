@@ -85,7 +85,7 @@ def test_refuses_to_place_users_in_the_callout_account(tmp_path: Path) -> None:
 def test_keys_are_private_and_never_overwritten(tmp_path: Path) -> None:
     store = KeyStore(tmp_path / "k")
     created = store.ensure(operator_mode=False)
-    assert {p.name for p in created} == {"issuer.nk", "service.nk", "xkey.xk"}
+    assert {p.name for p in created} == {"issuer.nk", "service.nk", "xkey.xk", "audit.nk"}
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in created)
     before = store.issuer().public_key
     assert store.ensure(operator_mode=False) == []

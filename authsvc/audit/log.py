@@ -1,0 +1,215 @@
+"""AuditLog: the one writer of a chain. Envelope, hash chain, checkpoints, rotation, events.
+
+Everything the service records goes through ``append`` (decisions) or ``event`` (service,
+policy, key and server events), which stamp the envelope (``v``, ``type``, ``event_id``,
+``instance``, ``time``) and chain the record (``seq``, ``prev_hash``, ``record_hash``)
+before the line reaches the sink. ``await commit()`` returns once every record so far is
+durable. The log resumes the chain from the last record on disk, so it runs on across
+restarts and rotated files; a torn last line (a crash mid-write) is moved aside with its
+file and noted in an ``audit.recovered`` event, never overwritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from authsvc.audit import checkpoint as cp
+from authsvc.audit.chain import ChainHead, head_of, link
+from authsvc.audit.files import WriterLock, log_files, rotated_name, tail
+from authsvc.audit.ids import event_id
+from authsvc.audit.record import SCHEMA_VERSION, iso
+from authsvc.audit.sink import FileSink
+from authsvc.errors import AuditError
+
+log = logging.getLogger("authsvc.audit")
+
+
+class Clock(Protocol):
+    """authsvc.clock.Clock fits; audit may not import it (dependency direction)."""
+
+    def now(self) -> datetime: ...
+
+
+class AuditWriter(Protocol):
+    """What the service needs from the audit log."""
+
+    def append(self, record: dict[str, Any]) -> None: ...
+
+    def event(self, kind: str, **fields: Any) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """Start a new file when the active one reaches ``max_bytes`` or ``max_age`` (0 = never)."""
+
+    max_bytes: int = 0
+    max_age: timedelta = timedelta(0)
+
+
+class AuditLog:
+    """Chains records into a ``FileSink``; see the module docstring."""
+
+    def __init__(self, sink: FileSink, *, instance: str, clock: Clock,
+                 signer: cp.CheckpointSigner | None = None,
+                 checkpoint_every: float = 300.0, rotation: Rotation | None = None) -> None:
+        self.sink = sink
+        self.instance = instance
+        self._clock = clock
+        self._signer = signer
+        self._checkpoint_every = checkpoint_every
+        self._rotation = rotation or Rotation()
+        self._lock = WriterLock(sink.path)
+        self._head: ChainHead | None = None  # None until the chain is resumed from disk
+        self._unchecked_from = 1  # first seq not yet covered by a checkpoint
+        self._file_since: datetime | None = None
+        self._pending: list[dict[str, Any]] = []  # events to write right after resuming
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def head(self) -> ChainHead | None:
+        return self._head
+
+    @property
+    def signer_key(self) -> str | None:
+        """The public key that verifies this log's checkpoints."""
+        return self._signer.public_key if self._signer else None
+
+    # -- writing -----------------------------------------------------------------------
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Chain and write one record (``type`` and ``time`` set by the caller)."""
+        self._resume()
+        self._maybe_rotate()
+        self._write(record)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """Record a non-decision event, e.g. ``event("policy.activated", revision=...)``.
+
+        Raises AuditError when it cannot be written; the caller decides what that means.
+        """
+        self.append({"type": kind, "time": iso(self._clock.now()), **fields})
+
+    async def commit(self) -> None:
+        """Return once every record written so far is durable."""
+        await self.sink.commit()
+
+    def checkpoint(self) -> None:
+        """Sign the chain head if records were added since the last checkpoint."""
+        head = self._resume()
+        if self._signer is None or head.seq < self._unchecked_from:
+            return
+        now = self._clock.now()
+        point = cp.Checkpoint(chain=self.instance, seq_first=self._unchecked_from,
+                              seq_last=head.seq, head=head.hash, time=iso(now) or "")
+        self._write({"type": cp.CHECKPOINT_TYPE, "time": point.time,
+                     "checkpoint": cp.sign(point, self._signer)})
+        self._unchecked_from = head.seq + 2  # the checkpoint record itself is covered next
+
+    def _write(self, record: dict[str, Any]) -> None:
+        head = self._head
+        assert head is not None, "resume the chain before writing"
+        now = self._clock.now()
+        record.setdefault("time", iso(now))
+        record["v"] = SCHEMA_VERSION
+        record["event_id"] = ident = event_id(now)
+        record["instance"] = self.instance
+        line, new_head = link(record, head)
+        self.sink.append(line, event_id=ident)
+        self._head = new_head
+        if self._file_since is None:
+            self._file_since = now
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _resume(self) -> ChainHead:
+        """The chain head, reading it from disk on first use (retried after failures)."""
+        if self._head is not None:
+            return self._head
+        self._lock.acquire()
+        head, torn = _last_head(self.sink.path)
+        if torn:
+            moved = rotated_name(self.sink.path, self._clock.now())
+            self.sink.rotate(moved)
+            log.warning("audit log ended in a torn record (%d bytes); moved it to %s and "
+                        "continue the chain in a new file", torn, moved)
+            self._pending.append({"type": "audit.recovered", "torn_file": moved.name,
+                                  "torn_bytes": torn})
+        self._head = head
+        self._unchecked_from = head.seq + 1
+        pending, self._pending = self._pending, []
+        for record in pending:
+            record.setdefault("time", iso(self._clock.now()))
+            self._write(record)
+        return self._head
+
+    def _maybe_rotate(self) -> None:
+        rule, now = self._rotation, self._clock.now()
+        too_big = rule.max_bytes and self.sink.size >= rule.max_bytes
+        too_old = (rule.max_age and self._file_since is not None
+                   and now - self._file_since >= rule.max_age)
+        if not (too_big or too_old):
+            return
+        self.checkpoint()  # each rotated file ends signed
+        self.sink.rotate(rotated_name(self.sink.path, now))
+        self._file_since = None
+
+    def start(self, **fields: Any) -> None:
+        """Record ``service.start`` (best effort) and start periodic checkpoints."""
+        self._safely(lambda: self.event("service.start", **fields))
+        if self._signer is not None and self._checkpoint_every > 0:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self._checkpoint_every)
+            self._safely(self.checkpoint)
+            with contextlib.suppress(AuditError):
+                await self.commit()
+
+    async def aclose(self, **fields: Any) -> None:
+        """Record ``service.stop`` and a final checkpoint, make them durable, close."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self._safely(lambda: self.event("service.stop", **fields))
+        self._safely(self.checkpoint)
+        with contextlib.suppress(AuditError):
+            await self.commit()
+        self.close()
+
+    def close(self) -> None:
+        self.sink.close()
+        self._lock.release()
+
+    @staticmethod
+    def _safely(action: Any) -> None:
+        try:
+            action()
+        except AuditError as exc:
+            log.error("audit write failed: %s", exc)
+
+
+def _last_head(active: Path) -> tuple[ChainHead, int]:
+    """The head left by the newest record on disk, and the torn bytes of the active file."""
+    torn = 0
+    for index, path in enumerate(reversed(log_files(active))):
+        line, tail_bytes = tail(path)
+        if index == 0 and path == active:
+            torn = tail_bytes
+        if line is None:
+            continue
+        try:
+            head = head_of(json.loads(line))
+        except ValueError:
+            raise AuditError(f"audit log {path} ends in an unreadable record; run "
+                             "`authsvc audit verify` before writing to it again") from None
+        return head or ChainHead(), torn
+    return ChainHead(), torn
