@@ -23,7 +23,7 @@ from authsvc import __version__
 from authsvc.audit import AuditLog, FileSink, Rotation
 from authsvc.clock import Clock, SystemClock
 from authsvc.errors import ConfigError
-from authsvc.identity import NkeyVerifier, VerifierRegistry
+from authsvc.identity import VerifierRegistry
 from authsvc.minting import AccountKey, Lifetime, Minter, Mode
 from authsvc.natsconf.keystore import KeyStore
 from authsvc.natsconf.operator import service_user_jwt
@@ -32,6 +32,7 @@ from authsvc.protocol.request import RequestRules
 from authsvc.service import CalloutService, InvalidRequestAction
 from authsvc.settings import Settings
 from authsvc.transport import CalloutTransport, Concurrency
+from authsvc.verifiers import build_verifiers
 
 log = logging.getLogger("authsvc.server")
 
@@ -85,7 +86,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
                                       jitter=settings.minting.jitter))
     service = CalloutService(
         rules=rules,
-        verifiers=verifiers or VerifierRegistry([NkeyVerifier()]),
+        verifiers=verifiers or build_verifiers(settings.identity),
         policy=policy,
         minter=minter,
         audit=audit,

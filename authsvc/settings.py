@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from authsvc.errors import ConfigError
+from authsvc.settings_identity import IdentitySettings
 
 
 class _Section(BaseModel):
@@ -107,6 +108,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     minting: MintingSettings = Field(default_factory=MintingSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     _yaml_file: Path | None = None

@@ -1,0 +1,131 @@
+"""Claim rules for a signature-verified JWT (RFC 7519 4.1, OIDC Core 3.1.3.7). Pure.
+
+Kept apart from signature checks, as vault-plugin-auth-jwt keeps ``claims.go`` apart from
+its login path. Every rule takes the claims and ``now`` and returns a ``Deny`` or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from authsvc.domain import AttributeValue, Deny, DenyReason
+
+
+class ClaimType(StrEnum):
+    """Declared type of a claim copied into ``Identity.attributes``."""
+
+    STRING = "string"
+    STRINGS = "strings"  # a list of strings; a lone string becomes a one-element list
+    INT = "int"
+    BOOL = "bool"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRules:
+    """What one issuer's tokens must satisfy besides a good signature.
+
+    ``audiences`` empty means the issuer binds no audience: then a token that *carries*
+    ``aud`` is refused (Vault >= 1.17), since it was meant for someone else.
+    ``types`` empty means any ``typ``; otherwise the header ``typ`` must be one of them,
+    compared as RFC 7515 4.1.9 says (case-insensitive, ``application/`` optional).
+    """
+
+    issuer: str
+    audiences: frozenset[str]
+    leeway: timedelta = timedelta(seconds=60)
+    max_lifetime: timedelta | None = timedelta(hours=24)
+    required: tuple[str, ...] = ("iat",)
+    types: frozenset[str] = frozenset()
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _media_type(typ: str) -> str:
+    lowered = typ.lower()
+    return lowered.removeprefix("application/")
+
+
+def _time_claims(claims: Mapping[str, Any], rules: ClaimRules, now: datetime) -> Deny | None:
+    for name in ("exp", "nbf", "iat"):
+        if name in claims and _number(claims[name]) is None:
+            return Deny(DenyReason.TOKEN_CLAIM_INVALID, f"{name} is not a number")
+    exp = _number(claims.get("exp"))
+    if exp is None:
+        return Deny(DenyReason.TOKEN_CLAIM_MISSING, "exp is required")
+    at, leeway = now.timestamp(), rules.leeway.total_seconds()
+    if at >= exp + leeway:
+        return Deny(DenyReason.TOKEN_EXPIRED, "exp has passed (with leeway)")
+    for name in ("nbf", "iat"):  # an iat in the future is refused like an nbf
+        value = _number(claims.get(name))
+        if value is not None and at + leeway < value:
+            return Deny(DenyReason.TOKEN_NOT_YET_VALID, f"{name} is in the future")
+    if rules.max_lifetime is not None:
+        start = _number(claims.get("iat"))
+        lifetime = exp - (start if start is not None else at)
+        if lifetime > rules.max_lifetime.total_seconds():
+            return Deny(DenyReason.TOKEN_LIFETIME_TOO_LONG,
+                        f"lifetime {int(lifetime)}s > {int(rules.max_lifetime.total_seconds())}s")
+    return None
+
+
+def _audience(claims: Mapping[str, Any], rules: ClaimRules) -> Deny | None:
+    aud = claims.get("aud")
+    values = [aud] if isinstance(aud, str) else aud
+    if aud is not None and (not isinstance(values, list) or
+                            not all(isinstance(v, str) for v in values)):
+        return Deny(DenyReason.TOKEN_CLAIM_INVALID, "aud is not a string or list of strings")
+    if not rules.audiences:
+        if aud is not None:
+            return Deny(DenyReason.TOKEN_AUDIENCE_MISMATCH, "token has aud, issuer binds none")
+        return None
+    if not values or rules.audiences.isdisjoint(values):
+        return Deny(DenyReason.TOKEN_AUDIENCE_MISMATCH, "no configured audience in aud")
+    return None
+
+
+def check_claims(claims: Mapping[str, Any], typ: str | None, rules: ClaimRules,
+                 now: datetime) -> Deny | None:
+    """Refuse the token unless issuer, subject, times, audience, type and required hold."""
+    if claims.get("iss") != rules.issuer:
+        return Deny(DenyReason.ISSUER_UNKNOWN, "iss differs from the routed issuer")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        return Deny(DenyReason.TOKEN_CLAIM_MISSING, "sub must be a non-empty string")
+    if rules.types and (typ is None or _media_type(typ) not in rules.types):
+        return Deny(DenyReason.TOKEN_TYPE_MISMATCH, f"typ {str(typ)[:32]!r} not accepted")
+    missing = [name for name in rules.required if name not in claims]
+    if missing:
+        return Deny(DenyReason.TOKEN_CLAIM_MISSING, f"required claims missing: {missing}")
+    return _time_claims(claims, rules, now) or _audience(claims, rules)
+
+
+def normalise_type(typ: str) -> str:
+    """The comparison form of a configured ``typ`` (``application/at+JWT`` -> ``at+jwt``)."""
+    return _media_type(typ)
+
+
+def convert(value: object, kind: ClaimType) -> AttributeValue | None:
+    """The claim as its declared type, or None when it does not have that type."""
+    if kind is ClaimType.STRING:
+        return value if isinstance(value, str) else None
+    if kind is ClaimType.BOOL:
+        return value if isinstance(value, bool) else None
+    if kind is ClaimType.INT:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, list) and all(isinstance(v, str) for v in items):
+        return tuple(items)
+    return None
+
+
+def expiry(claims: Mapping[str, Any]) -> datetime:
+    """``exp`` as an aware datetime (call after ``check_claims``)."""
+    return datetime.fromtimestamp(float(claims["exp"]), tz=UTC)

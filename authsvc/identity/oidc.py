@@ -1,0 +1,129 @@
+"""OIDC / JWT bearer tokens: route by exact issuer, verify with that issuer's keys only.
+
+The token arrives in CONNECT ``auth_token`` (nats-py ``token=``) or ``pass`` (``password=``):
+in config mode nats-server drops the CONNECT ``jwt`` field before the callout. The order of
+checks is the order of cost, so that nothing an attacker sends reaches the network unless
+it names a configured issuer (Kubernetes structured authn routes the same way):
+
+1. size cap, structure and header rules (``jws.parse``): no I/O;
+2. the *unverified* ``iss`` picks exactly one configured issuer, by string equality
+   (``https://idp`` never matches ``https://idp.evil``, pyjwt CVE-2024-53861);
+3. the issuer's algorithm allow-list;
+4. keys for the token's ``kid`` from that issuer's source (maybe a cached fetch);
+5. the signature, then the claim rules.
+
+The identity is ``oidc:<iss>#<sub>`` because ``sub`` is unique only per issuer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from authsvc.domain import (
+    AttributeValue,
+    ConnectRequest,
+    Deny,
+    DenyReason,
+    Identity,
+    IdentitySource,
+)
+from authsvc.identity import jws
+from authsvc.identity.claims import ClaimRules, ClaimType, check_claims, convert, expiry
+from authsvc.identity.jwks import KeySource
+
+DEFAULT_MAX_TOKEN_BYTES = 8 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class OidcIssuer:
+    """One configured issuer: its claim rules, algorithms, key source and mapped claims.
+
+    ``claims`` names the claims copied into ``Identity.attributes`` with their declared
+    type; ``mutable`` lists those that the IdP lets users or admins change (email, group
+    and repository names), recorded as the attribute ``mutable_claims`` so a policy author
+    can tell them from immutable ids.
+    """
+
+    rules: ClaimRules
+    algorithms: frozenset[str]
+    keys: KeySource
+    claims: Mapping[str, ClaimType] = field(default_factory=dict)
+    mutable: frozenset[str] = frozenset()
+
+
+def bearer_token(request: ConnectRequest) -> str | None:
+    """The token the client sent in ``auth_token``, else ``pass``; None when neither."""
+    for secret in (request.connect.auth_token, request.connect.password):
+        if secret:
+            return secret.reveal()
+    return None
+
+
+class OidcVerifier:
+    """Verifies JWTs from the configured issuers."""
+
+    source = IdentitySource.OIDC
+
+    def __init__(self, issuers: Sequence[OidcIssuer], *,
+                 max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> None:
+        self._issuers = {issuer.rules.issuer: issuer for issuer in issuers}
+        self._max_bytes = max_token_bytes
+
+    async def verify(self, request: ConnectRequest, *, now: datetime) -> Identity | Deny | None:
+        """The identity the token proves, a Deny, or None when the client sent no token."""
+        token = bearer_token(request)
+        if token is None:
+            return None
+        parsed = jws.parse(token, max_bytes=self._max_bytes)
+        if isinstance(parsed, Deny):
+            return parsed
+        iss = parsed.claims.get("iss")
+        issuer = self._issuers.get(iss) if isinstance(iss, str) else None
+        if issuer is None:
+            return Deny(DenyReason.ISSUER_UNKNOWN, f"iss {_shown(iss)} is not configured")
+        if parsed.alg not in issuer.algorithms:
+            return Deny(DenyReason.TOKEN_ALG_NOT_ALLOWED, f"{parsed.alg} not allowed for {iss}")
+        keys = await issuer.keys.lookup(parsed.kid)  # UpstreamError: fault, fail closed
+        if isinstance(keys, Deny):
+            return keys
+        if not any(_accepts(key.alg, parsed.alg) and jws.signature_valid(parsed, key.key)
+                   for key in keys):
+            return Deny(DenyReason.TOKEN_SIGNATURE_INVALID, f"no key of {iss} verifies it")
+        refused = check_claims(parsed.claims, parsed.typ, issuer.rules, now)
+        if refused is not None:
+            return refused
+        return _identity(parsed.claims, issuer)
+
+
+def _accepts(key_alg: str | None, token_alg: str) -> bool:
+    # RFC 7517 4.4: a JWK that names its alg is used with that alg only.
+    return key_alg is None or key_alg == token_alg
+
+
+def _shown(value: object) -> str:
+    return repr(value[:80]) if isinstance(value, str) else type(value).__name__
+
+
+def _identity(claims: Mapping[str, Any], issuer: OidcIssuer) -> Identity | Deny:
+    attributes: dict[str, AttributeValue] = {}
+    for name, kind in issuer.claims.items():
+        if name not in claims:
+            continue
+        value = convert(claims[name], kind)
+        if value is None:
+            return Deny(DenyReason.TOKEN_CLAIM_INVALID, f"claim {name!r} is not a {kind}")
+        attributes[name] = value
+    aud = claims.get("aud")
+    if aud is not None:
+        attributes["aud"] = (aud,) if isinstance(aud, str) else tuple(aud)
+    if isinstance(claims.get("jti"), str):
+        attributes["jti"] = claims["jti"]
+    mutable = sorted(issuer.mutable.intersection(attributes))
+    if mutable:
+        attributes["mutable_claims"] = tuple(mutable)
+    iss, sub = issuer.rules.issuer, claims["sub"]
+    return Identity(source=IdentitySource.OIDC, principal=f"oidc:{iss}#{sub}", subject=sub,
+                    issuer=iss, expires_at=expiry(claims), attributes=attributes)

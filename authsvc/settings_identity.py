@@ -1,0 +1,137 @@
+"""The ``identity`` settings section: which identity sources run, and how strictly.
+
+Read only by the composition root (``authsvc.verifiers``), like the rest of the settings::
+
+    identity:
+      nkey: true
+      oidc:
+        max_token_bytes: 8192
+        jwks: {ttl: 10m, cooldown: 30s, stale_for: 6h, timeout: 1.5}
+        issuers:
+          - issuer: https://token.actions.githubusercontent.com
+            audiences: ["nats://prod"]
+            algorithms: [RS256]
+            claims: {repository: string, repository_id: string, ref: string}
+
+Secure defaults: an audience is required, algorithms are asymmetric only, keys come over
+https only (``allow_http`` is for loopback tests and local IdPs), lifetime is capped.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from authsvc.identity.fetch import check_url
+from authsvc.identity.jws import ASYMMETRIC_ALGORITHMS
+from authsvc.policy.durations import parse_duration
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+DEFAULT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+                      "EdDSA"]
+# Claims IdPs let users or admins rename: never an identifier (Entra "nOAuth", GitHub renames).
+DEFAULT_MUTABLE = ["email", "preferred_username", "name", "groups", "upn", "repository",
+                   "repository_owner", "actor", "environment"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JwksCacheSettings(_Section):
+    """How remote JWKS documents are cached (reference identity.md 2.2)."""
+
+    ttl: Duration = Field(timedelta(minutes=10), description="freshness when the IdP sends no "
+                          "Cache-Control max-age")
+    min_ttl: Duration = Field(timedelta(seconds=60), description="lower clamp on max-age")
+    max_ttl: Duration = Field(timedelta(hours=24), description="upper clamp on max-age")
+    cooldown: Duration = Field(timedelta(seconds=30), description="at most one refetch per "
+                               "issuer in this window when a token names an unknown kid")
+    stale_for: Duration = Field(timedelta(hours=6), description="serve the last good keys this "
+                                "long past their TTL while the IdP is unreachable")
+    timeout: float = Field(1.5, gt=0, le=10, description="total seconds for one HTTP fetch; "
+                           "keep it under the callout timeout (2 s)")
+    max_bytes: int = Field(64 * 1024, ge=1024, le=1 << 20, description="JWKS/discovery size cap")
+    max_keys: int = Field(100, ge=1, le=1000, description="keys per JWKS document")
+
+
+class OidcIssuerSettings(_Section):
+    """One trusted issuer. Tokens are routed here by an exact match of ``iss``."""
+
+    issuer: str = Field(min_length=1, description="exact `iss` value, trailing slash and all")
+    audiences: list[str] = Field(default_factory=list, description="accepted `aud` values "
+                                 "(any one); required unless audience_required is false")
+    audience_required: bool = Field(True, description="false: bind no audience, and refuse "
+                                    "tokens that carry one")
+    jwks_uri: str | None = Field(None, description="fetch keys here instead of discovery")
+    keys: list[dict[str, Any]] | None = Field(None, description="static public JWKs; no fetch")
+    algorithms: list[str] = Field(default_factory=lambda: list(DEFAULT_ALGORITHMS),
+                                  min_length=1, description="allowed asymmetric algorithms")
+    typ: list[str] = Field(default_factory=list, description="accepted header `typ` values "
+                           "(e.g. at+jwt); empty = any")
+    leeway: Duration = Field(timedelta(seconds=60), ge=timedelta(0), le=timedelta(minutes=5),
+                             description="clock skew allowed on exp, nbf and iat")
+    max_lifetime: Duration | None = Field(timedelta(hours=24), description="refuse tokens "
+                                          "whose exp - iat is longer; null = no cap")
+    required_claims: list[str] = Field(default_factory=lambda: ["iat"], description="claims "
+                                       "that must be present (exp and sub always are)")
+    claims: dict[str, Literal["string", "strings", "int", "bool"]] = Field(
+        default_factory=dict, description="claims copied into the identity, with their type")
+    mutable_claims: list[str] = Field(default_factory=lambda: list(DEFAULT_MUTABLE),
+                                      description="claims flagged as user-changeable")
+    allow_http: bool = Field(False, description="allow http:// issuer and key URLs (tests)")
+    min_rsa_bits: int = Field(2048, ge=2048, le=16384)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.audience_required and not self.audiences:
+            raise ValueError(f"issuer {self.issuer}: audiences is empty; name the audience "
+                             "your tokens are minted for (or set audience_required: false)")
+        bad = sorted(set(self.algorithms) - ASYMMETRIC_ALGORITHMS)
+        if bad:
+            raise ValueError(f"issuer {self.issuer}: algorithms {bad} are not allowed; use "
+                             f"asymmetric ones: {sorted(ASYMMETRIC_ALGORITHMS)}")
+        if self.keys is not None and self.jwks_uri is not None:
+            raise ValueError(f"issuer {self.issuer}: give keys or jwks_uri, not both")
+        for url in [self.jwks_uri] if self.jwks_uri else []:
+            problem = check_url(url, allow_http=self.allow_http)
+            if problem:
+                raise ValueError(f"issuer {self.issuer}: jwks_uri {problem}")
+        if self.keys is None and self.jwks_uri is None:
+            problem = check_url(self.issuer, allow_http=self.allow_http)
+            if problem:
+                raise ValueError(f"issuer {self.issuer}: discovery needs {problem[1:]}")
+        return self
+
+
+class OidcSettings(_Section):
+    """OIDC/JWT bearer tokens sent as CONNECT auth_token or pass."""
+
+    issuers: list[OidcIssuerSettings] = Field(default_factory=list)
+    max_token_bytes: int = Field(8 * 1024, ge=1024, le=64 * 1024, description="refuse longer "
+                                 "tokens before parsing; raise max_control_line to match")
+    jwks: JwksCacheSettings = Field(default_factory=JwksCacheSettings)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        names = [issuer.issuer for issuer in self.issuers]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"issuers listed twice: {duplicates}")
+        return self
+
+
+class IdentitySettings(_Section):
+    """Identity sources, tried in a fixed order: aws_iam, oidc (tokens), then nkey."""
+
+    nkey: bool = Field(True, description="accept nkey proof of possession")
+    oidc: OidcSettings = Field(default_factory=OidcSettings)

@@ -1,0 +1,167 @@
+"""The remote JWKS cache against a real issuer on loopback: storms, rotation, outages, caps."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from authsvc.domain import Deny, DenyReason, Identity
+from authsvc.errors import UpstreamError
+from authsvc.identity.claims import ClaimRules
+from authsvc.identity.fetch import HttpxGetter
+from authsvc.identity.jwks import CachePolicy, RemoteKeys
+from authsvc.identity.oidc import OidcIssuer, OidcVerifier
+from tests.support.idp import Issuer, SigningKey, mint
+from tests.unit.identity.test_oidc import request
+
+KEY = SigningKey.rsa("k1")
+
+
+class Ticker:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def idp() -> Iterator[Issuer]:
+    with Issuer(keys=[KEY]) as issuer:
+        yield issuer
+
+
+def claims(iss: str) -> dict[str, Any]:
+    now = int(time.time())
+    return {"iss": iss, "sub": "svc", "aud": "nats", "iat": now, "exp": now + 300}
+
+
+def verifier(idp: Issuer, ticker: Ticker | None = None, *, discovery: bool = True,
+             timeout: float = 1.0, **policy: Any) -> tuple[OidcVerifier, RemoteKeys]:
+    keys = RemoteKeys(issuer=idp.url, getter=HttpxGetter(timeout=timeout),
+                      jwks_uri=None if discovery else idp.url + "/jwks",
+                      policy=CachePolicy(**policy), allow_http=True,
+                      monotonic=ticker or time.monotonic)
+    issuer = OidcIssuer(rules=ClaimRules(issuer=idp.url, audiences=frozenset({"nats"})),
+                        algorithms=frozenset({"RS256", "ES256"}), keys=keys)
+    return OidcVerifier([issuer]), keys
+
+
+async def check(v: OidcVerifier, token: str) -> Identity | Deny | None:
+    return await v.verify(request(token), now=datetime.now(UTC))
+
+
+async def test_discovery_then_cached_keys(idp: Issuer) -> None:
+    v, keys = verifier(idp)
+    results = await asyncio.gather(*(check(v, mint(KEY, claims(idp.url))) for _ in range(50)))
+    assert all(isinstance(r, Identity) for r in results)
+    assert (idp.discovery_hits, idp.hits, keys.fetches) == (1, 1, 1)  # single flight
+
+
+async def test_unknown_kid_storm_costs_one_fetch_per_cooldown(idp: Issuer) -> None:
+    ticker = Ticker()
+    v, _ = verifier(idp, ticker, discovery=False, cooldown=30)
+    assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
+    ticker.t += 31  # cooldown over: the first bogus kid may refetch once
+    bogus = SigningKey.rsa("bogus")
+    storm = [mint(replace(bogus, kid=f"bogus-{uuid.uuid4()}"), claims(idp.url))
+             for _ in range(200)]
+    started = time.perf_counter()
+    results = await asyncio.gather(*(check(v, t) for t in storm))
+    elapsed = time.perf_counter() - started
+    assert {r.reason for r in results if isinstance(r, Deny)} == {DenyReason.TOKEN_KID_UNKNOWN}
+    assert len(results) == 200
+    assert idp.hits == 2, idp.hits
+    assert elapsed < 1.0
+
+
+async def test_rotation_is_picked_up_without_restart(idp: Issuer) -> None:
+    ticker = Ticker()
+    v, _ = verifier(idp, ticker, discovery=False, cooldown=30)
+    assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
+    rotated = SigningKey.ec("k2")
+    idp.keys = [rotated, KEY]
+    ticker.t += 30
+    assert isinstance(await check(v, mint(rotated, claims(idp.url))), Identity)
+    assert idp.hits == 2
+
+
+async def test_idp_down_cached_keys_verify_unknown_kids_deny_fast(idp: Issuer) -> None:
+    ticker = Ticker()
+    v, _ = verifier(idp, ticker, discovery=False, ttl=60, cooldown=30)
+    assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
+    idp.stop()
+    ticker.t += 3600  # past the TTL, inside stale_for: last good keys still serve
+    started = time.perf_counter()
+    assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
+    for _ in range(20):
+        refused = await check(v, mint(SigningKey.rsa("new"), claims(idp.url)))
+        assert isinstance(refused, Deny) and refused.reason is DenyReason.TOKEN_KID_UNKNOWN
+    assert time.perf_counter() - started < 0.5
+
+
+async def test_no_keys_and_idp_down_is_a_fault(idp: Issuer) -> None:
+    idp.down = True
+    v, _ = verifier(idp, discovery=False)
+    with pytest.raises(UpstreamError):
+        await check(v, mint(KEY, claims(idp.url)))
+
+
+async def test_stale_keys_expire_after_stale_for(idp: Issuer) -> None:
+    ticker = Ticker()
+    v, _ = verifier(idp, ticker, discovery=False, ttl=60, stale_for=100)
+    assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
+    idp.down = True
+    ticker.t += 161
+    with pytest.raises(UpstreamError):
+        await check(v, mint(KEY, claims(idp.url)))
+
+
+@pytest.mark.parametrize(("header", "refetch_after"), [
+    ("max-age=120", 120), ("public, max-age=5", 60), ("no-store", 60), (None, 600),
+    ("max-age=999999", 86400)])
+async def test_ttl_honours_cache_control(idp: Issuer, header: str | None,
+                                         refetch_after: int) -> None:
+    idp.cache_control = header
+    ticker = Ticker()
+    v, _ = verifier(idp, ticker, discovery=False, cooldown=0)
+    token = mint(KEY, claims(idp.url))
+    await check(v, token)
+    ticker.t += refetch_after - 1
+    await check(v, token)
+    assert idp.hits == 1
+    ticker.t += 1
+    await check(v, token)
+    assert idp.hits == 2
+
+
+async def test_oversized_jwks_is_refused(idp: Issuer) -> None:
+    idp.keys = [SigningKey.rsa(f"k{i}") for i in range(3)] * 60  # > 64 KiB, > 100 keys
+    v, _ = verifier(idp, discovery=False)
+    with pytest.raises(UpstreamError):
+        await check(v, mint(KEY, claims(idp.url)))
+
+
+async def test_slow_idp_times_out_inside_the_callout_budget(idp: Issuer) -> None:
+    idp.delay = 3.0
+    v, _ = verifier(idp, discovery=False, timeout=0.3)
+    started = time.perf_counter()
+    with pytest.raises(UpstreamError):
+        await check(v, mint(KEY, claims(idp.url)))
+    assert time.perf_counter() - started < 1.0
+
+
+async def test_discovery_naming_another_issuer_is_refused() -> None:
+    with Issuer(keys=[KEY]) as idp:
+        keys = RemoteKeys(issuer=idp.url + "/tenant", getter=HttpxGetter(), allow_http=True)
+        with pytest.raises(UpstreamError):
+            await keys.lookup("k1")

@@ -1,0 +1,159 @@
+"""A tiny real OIDC issuer for tests: signing keys, token minting, and a loopback HTTP server.
+
+API
+---
+
+``SigningKey.rsa(kid, bits=2048)``, ``SigningKey.ec(kid)``: a private key with its ``kid``
+and ``alg``; ``jwk()`` is the public JWK. ``mint(key, claims, header=None)`` signs with pyjwt
+(an implementation independent of ours). ``forge(header, claims, signature)`` assembles
+any compact token, signed or not, for the attack cases.
+
+``Issuer()`` is a threaded ``http.server`` on 127.0.0.1 serving
+``/.well-known/openid-configuration`` and ``/jwks``; ``issuer.url`` is its ``iss``.
+``keys`` (list of SigningKey) is what ``/jwks`` publishes, ``cache_control`` its header,
+``down = True`` answers 503, ``delay`` sleeps before answering. ``hits`` counts JWKS GETs.
+Use as a context manager.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+_RSA_CACHE: dict[tuple[str, int], rsa.RSAPrivateKey] = {}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _int(value: int) -> str:
+    return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str | None
+    alg: str
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+    @classmethod
+    def rsa(cls, kid: str | None, bits: int = 2048, alg: str = "RS256") -> SigningKey:
+        # RSA generation is slow-ish; reuse one key per (kid, size) within a test run.
+        cache_key = (str(kid), bits)
+        if cache_key not in _RSA_CACHE:
+            _RSA_CACHE[cache_key] = rsa.generate_private_key(public_exponent=65537,
+                                                             key_size=bits)
+        return cls(kid, alg, _RSA_CACHE[cache_key])
+
+    @classmethod
+    def ec(cls, kid: str | None) -> SigningKey:
+        return cls(kid, "ES256", ec.generate_private_key(ec.SECP256R1()))
+
+    def jwk(self, **extra: Any) -> dict[str, Any]:
+        public = self.private.public_key()
+        if isinstance(public, rsa.RSAPublicKey):
+            numbers = public.public_numbers()
+            jwk: dict[str, Any] = {"kty": "RSA", "n": _int(numbers.n), "e": _int(numbers.e)}
+        else:
+            point = public.public_numbers()
+            jwk = {"kty": "EC", "crv": "P-256", "x": b64url(point.x.to_bytes(32, "big")),
+                   "y": b64url(point.y.to_bytes(32, "big"))}
+        if self.kid is not None:
+            jwk["kid"] = self.kid
+        return {**jwk, "use": "sig", "alg": self.alg, **extra}
+
+
+def mint(key: SigningKey, claims: Mapping[str, Any],
+         header: Mapping[str, Any] | None = None) -> str:
+    headers = {"kid": key.kid} if key.kid is not None else {}
+    headers.update(header or {})
+    with warnings.catch_warnings():  # the weak-key attack signs with RSA-1024 on purpose
+        warnings.simplefilter("ignore")
+        return _sign(key, claims, headers)
+
+
+def _sign(key: SigningKey, claims: Mapping[str, Any], headers: dict[str, Any]) -> str:
+    # PyJWS signs any payload bytes (jwt.encode would refuse the odd claims attacks need).
+    return jwt.PyJWS().encode(json.dumps(dict(claims)).encode(), key.private,
+                              algorithm=key.alg, headers=headers)
+
+
+def forge(header: Mapping[str, Any], claims: Mapping[str, Any], signature: bytes = b"") -> str:
+    def part(value: Mapping[str, Any]) -> str:
+        return b64url(json.dumps(value).encode())
+
+    return f"{part(header)}.{part(claims)}.{b64url(signature)}"
+
+
+@dataclass
+class Issuer:
+    keys: list[SigningKey] = field(default_factory=list)
+    cache_control: str | None = None
+    down: bool = False
+    delay: float = 0.0
+    hits: int = 0
+    discovery_hits: int = 0
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> Issuer:
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if issuer.delay:
+                    time.sleep(issuer.delay)
+                if self.path == "/jwks":
+                    issuer.hits += 1
+                    body: dict[str, Any] = {"keys": [k.jwk() for k in issuer.keys]}
+                elif self.path == "/.well-known/openid-configuration":
+                    issuer.discovery_hits += 1
+                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"}
+                else:
+                    self.send_error(404)
+                    return
+                if issuer.down:
+                    self.send_error(503)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if issuer.cache_control:
+                    self.send_header("Cache-Control", issuer.cache_control)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> Issuer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

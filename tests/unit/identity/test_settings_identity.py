@@ -1,0 +1,52 @@
+"""The identity settings section: secure defaults, refusals that name the problem, wiring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from authsvc.settings_identity import IdentitySettings
+from authsvc.verifiers import build_verifiers
+from tests.support.idp import SigningKey
+
+
+def settings(**issuer: Any) -> IdentitySettings:
+    block = {"issuer": "https://idp.example.com", "audiences": ["nats"], **issuer}
+    return IdentitySettings.model_validate({"oidc": {"issuers": [block]}})
+
+
+def test_defaults_are_strict() -> None:
+    item = settings().oidc.issuers[0]
+    assert "HS256" not in item.algorithms and "none" not in item.algorithms
+    assert item.leeway.total_seconds() == 60
+    assert item.max_lifetime is not None and item.allow_http is False
+    assert IdentitySettings().oidc.max_token_bytes == 8192
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"audiences": []}, "audiences is empty"),
+    ({"algorithms": ["RS256", "HS256"]}, "HS256"),
+    ({"algorithms": ["none"]}, "none"),
+    ({"issuer": "http://idp.example.com"}, "https"),
+    ({"jwks_uri": "http://idp.example.com/jwks"}, "https"),
+    ({"jwks_uri": "https://idp/jwks", "keys": []}, "not both"),
+    ({"leeway": "10m"}, "leeway"),
+])
+def test_unsafe_issuer_settings_are_refused(change: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        settings(**change)
+    assert words in str(caught.value)
+
+
+def test_duplicate_issuers_are_refused() -> None:
+    block = {"issuer": "https://idp", "audiences": ["a"]}
+    with pytest.raises(ValidationError):
+        IdentitySettings.model_validate({"oidc": {"issuers": [block, block]}})
+
+
+def test_registry_tries_tokens_then_nkey() -> None:
+    registry = build_verifiers(settings(keys=[SigningKey.rsa("k").jwk()]))
+    assert registry.sources == ("oidc", "nkey")
+    assert build_verifiers(IdentitySettings()).sources == ("nkey",)
