@@ -44,7 +44,7 @@ def test_each_expands_only_safe_values_and_only_up_to_the_cap(values: list[str])
     except TemplateError:
         return
     assert len(values) <= MAX_EXPANSION
-    assert sorted(rendered) == sorted({f"m.{v}.>" for v in values})
+    assert set(rendered) == {f"m.{v}.>" for v in values}
     assert all(len(subject.split(".")) == 3 for subject in rendered)
 
 

@@ -1,0 +1,138 @@
+"""``kind: PolicyTest`` files: identities and connections with the decision they must get.
+
+    apiVersion: authsvc/v1
+    kind: PolicyTest
+    policy: [../orders.yaml]          # paths relative to this file (files or directories)
+    cases:
+      - name: the writer role publishes new orders
+        now: 2026-03-02T10:00:00Z     # optional; default 2026-01-05T12:00:00Z (a Monday)
+        identity: {source: aws_iam, subject: AROA..., attributes: {arn: ..., account: ...},
+                   expires_in: 1h}
+        connection: {host: 10.0.0.5, type: STANDARD, user: "role:writer"}
+        expect:
+          decision: allow              # allow | deny
+          reason: explicit_deny        # deny only
+          account: APP
+          rules: [lambda-orders]       # the determining rule ids, exact
+          ttl_at_most: 15m
+          ttl_at_least: 1m
+          can_publish: [orders.v2.created]
+          cannot_publish: [orders.v2.deleted]
+          can_subscribe: [...]
+          cannot_subscribe: [...]
+          can_receive: [...]
+          cannot_receive: [...]
+
+Pure: parsing (models) and case -> (identity, request) construction. Running is in ``testing``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from authsvc.domain import (
+    AttributeValue,
+    ClientInfo,
+    ConnectOptions,
+    ConnectRequest,
+    DenyReason,
+    Identity,
+    IdentitySource,
+    ServerInfo,
+)
+from authsvc.policy.durations import parse_duration
+
+DEFAULT_NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+_STRICT = ConfigDict(frozen=True, extra="forbid")
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Attribute = StrictStr | StrictInt | StrictBool | list[StrictStr]
+# client_info (type, kind) as nats-server reports each connection type.
+_CLIENT_KIND = {
+    "STANDARD": ("nats", "Client"), "WEBSOCKET": ("websocket", "Client"),
+    "MQTT": ("mqtt", "Client"), "LEAFNODE": ("", "Leafnode"),
+}
+
+
+class CaseIdentity(BaseModel):
+    """A verified identity as a verifier would hand it to the engine."""
+
+    model_config = _STRICT
+    source: IdentitySource
+    subject: str
+    issuer: str = ""
+    principal: str = ""
+    attributes: dict[str, Attribute] = {}
+    expires_in: Duration | None = None
+
+    def build(self, now: datetime) -> Identity:
+        """The domain ``Identity``; ``principal`` defaults to ``<source>:<subject>``."""
+        attributes: dict[str, AttributeValue] = {
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in self.attributes.items()}
+        return Identity(source=self.source, subject=self.subject, issuer=self.issuer,
+                        principal=self.principal or f"{self.source}:{self.subject}",
+                        attributes=attributes,
+                        expires_at=now + self.expires_in if self.expires_in else None)
+
+
+class CaseConnection(BaseModel):
+    """The connect facts a policy can see."""
+
+    model_config = _STRICT
+    host: str = "127.0.0.1"
+    type: Literal["STANDARD", "WEBSOCKET", "MQTT", "LEAFNODE"] = "STANDARD"
+    user: str = ""
+
+    def build(self, now: datetime) -> ConnectRequest:
+        """A ``ConnectRequest`` as the request decoder would produce it."""
+        kind_type, kind = _CLIENT_KIND[self.type]
+        return ConnectRequest(
+            server=ServerInfo(id="NPOLICYTEST"), user_nkey="UPOLICYTEST",
+            client=ClientInfo(host=self.host, type=kind_type, kind=kind),
+            connect=ConnectOptions(user=self.user), request_id="policy-test",
+            issued_at=now, expires_at=now + timedelta(seconds=2))
+
+
+Subjects = tuple[StrictStr, ...]
+
+
+class Expect(BaseModel):
+    """What the decision must be; every key given is checked."""
+
+    model_config = _STRICT
+    decision: Literal["allow", "deny"]
+    reason: DenyReason | None = None
+    account: str | None = None
+    rules: tuple[str, ...] | None = None
+    ttl_at_most: Duration | None = None
+    ttl_at_least: Duration | None = None
+    can_publish: Subjects = ()
+    cannot_publish: Subjects = ()
+    can_subscribe: Subjects = ()
+    cannot_subscribe: Subjects = ()
+    can_receive: Subjects = ()
+    cannot_receive: Subjects = ()
+
+
+class Case(BaseModel):
+    """One named expectation."""
+
+    model_config = _STRICT
+    name: Annotated[str, Field(min_length=1)]
+    now: datetime = DEFAULT_NOW
+    identity: CaseIdentity
+    connection: CaseConnection = CaseConnection()
+    expect: Expect
+
+
+class PolicyTestFile(BaseModel):
+    """A whole ``kind: PolicyTest`` document."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    api_version: Literal["authsvc/v1"] = Field(alias="apiVersion")
+    kind: Literal["PolicyTest"]
+    policy: Annotated[tuple[str, ...], Field(min_length=1)]
+    cases: Annotated[tuple[Case, ...], Field(min_length=1)]

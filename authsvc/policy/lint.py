@@ -1,0 +1,118 @@
+"""Warnings about a policy that loads but is probably not what its authors meant.
+
+Errors block loading (``load``); these do not, but ``policy check`` lists them and
+``--strict`` (and hot reload with ``policy.reject_warnings``) turns them into failures. Each
+warning has a stable ``code`` and names the rule. Sources: reference policy-and-audit.md A3.4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import combinations
+
+from authsvc.domain import IdentitySource
+from authsvc.policy.model import Effect, Policy, Rule
+from authsvc.policy.subjects import FULL_WILDCARD, SEPARATOR, WILDCARD
+from authsvc.policy.templates import claims_used, is_template
+
+# OIDC Core 5.7: only iss+sub is stable; these claims can be changed by users or admins.
+MUTABLE_CLAIMS = frozenset({"email", "name", "preferred_username", "upn", "nickname",
+                            "given_name", "family_name", "unique_name"})
+# Grants that reach every reply or every JetStream admin call in the account (A1.5).
+ACCOUNT_WIDE = frozenset({"_INBOX.>", "$JS.API.>", ">", "$SYS.>"})
+HIGH_LEVEL_TOKENS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Warning:
+    """One finding: a stable code, the rule id, and a sentence for the reviewer."""
+
+    code: str
+    rule_id: str
+    message: str
+
+
+def lint(policy: Policy) -> list[Warning]:
+    """Every warning for ``policy``, in rule order."""
+    found: list[Warning] = []
+    for rule in policy.rules:
+        found.extend(_rule_warnings(rule))
+    found.extend(_account_overlaps(policy))
+    return found
+
+
+def _allows(rule: Rule) -> Iterator[str]:
+    if rule.grant is not None:
+        yield from rule.grant.publish.allow
+        yield from rule.grant.subscribe.allow
+
+
+def _rule_warnings(rule: Rule) -> Iterator[Warning]:
+    for subject in _allows(rule):
+        tokens = subject.split(SEPARATOR)
+        if subject in ACCOUNT_WIDE:
+            yield Warning("account_wide_grant", rule.id,
+                          f"{subject!r} reaches the whole account; use a per-identity prefix")
+        elif tokens[-1] in (WILDCARD, FULL_WILDCARD) and len(tokens) - 1 <= HIGH_LEVEL_TOKENS:
+            yield Warning("broad_wildcard", rule.id,
+                          f"{subject!r} ends in a wildcard at a high level")
+    yield from _template_warnings(rule)
+    yield from _never_matches(rule)
+    claims = rule.match.claims if rule.match is not None and rule.match.claims else {}
+    for name in sorted(set(claims) & MUTABLE_CLAIMS):
+        yield Warning("mutable_identifier", rule.id,
+                      f"claims.{name} can change; match on issuer+subject or an immutable id")
+
+
+def _template_warnings(rule: Rule) -> Iterator[Warning]:
+    claims = rule.match.claims if rule.match is not None and rule.match.claims else {}
+    subjects = [*(rule.grant.publish.allow + rule.grant.publish.deny
+                  + rule.grant.subscribe.allow + rule.grant.subscribe.deny
+                  if rule.grant is not None else ()),
+                *(rule.permissions.publish + rule.permissions.subscribe
+                  if rule.permissions is not None else ())]
+    used = {name for subject in subjects if is_template(subject)
+            for name in claims_used(subject)}
+    for name in sorted(used):
+        if name not in claims or claims[name].pattern is None:
+            yield Warning("template_without_pattern", rule.id,
+                          f"claims.{name} is templated without a pattern in match.claims; "
+                          "values outside the token class deny at runtime")
+
+
+def _never_matches(rule: Rule) -> Iterator[Warning]:
+    match = rule.match
+    if match is None:
+        return
+    if match.aws is not None and match.source not in (None, IdentitySource.AWS_IAM):
+        yield Warning("never_matches", rule.id, "aws conditions only hold for aws_iam identities")
+    if match.subject is not None and match.subject_glob is not None and not any(
+            glob.matches(subject) for glob in match.subject_glob for subject in match.subject):
+        yield Warning("never_matches", rule.id, "no listed subject matches subject_glob")
+    grant_types = rule.grant.connection_types if rule.grant is not None else None
+    if match.connection_types and grant_types and not set(match.connection_types) & set(
+            grant_types):
+        yield Warning("never_matches", rule.id,
+                      "match.connection_types and grant.connection_types share no type")
+
+
+def _account_overlaps(policy: Policy) -> Iterator[Warning]:
+    allows = [rule for rule in policy.rules if rule.effect is Effect.ALLOW and rule.match]
+    for first, second in combinations(allows, 2):
+        assert first.grant is not None and second.grant is not None
+        if first.grant.account != second.grant.account and first.role == second.role \
+                and _may_overlap(first, second):
+            yield Warning("account_overlap", second.id,
+                          f"may match the same identities as {first.id!r} but names account "
+                          f"{second.grant.account!r} instead of {first.grant.account!r}")
+
+
+def _may_overlap(first: Rule, second: Rule) -> bool:
+    a, b = first.match, second.match
+    assert a is not None and b is not None
+    pairs = ((a.source, b.source), (a.issuer, b.issuer))
+    if any(x is not None and y is not None and x != y for x, y in pairs):
+        return False
+    return not (a.subject is not None and b.subject is not None
+                and not set(a.subject) & set(b.subject))
