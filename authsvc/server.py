@@ -15,9 +15,12 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import nats
+import nats.errors
 
 from authsvc import __version__
 from authsvc.audit import AuditLog, FileSink, Rotation
@@ -25,7 +28,7 @@ from authsvc.clock import Clock, SystemClock
 from authsvc.errors import ConfigError
 from authsvc.identity import VerifierRegistry
 from authsvc.minting import AccountKey, Lifetime, Minter, Mode
-from authsvc.natsconf.keystore import KeyStore
+from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
 from authsvc.natsconf.operator import service_user_jwt
 from authsvc.policy import Policy, load_policy
 from authsvc.protocol.request import RequestRules
@@ -70,10 +73,11 @@ def build(settings: Settings, *, clock: Clock | None = None,
     accounts: dict[str, AccountKey] = {}
     if mode is Mode.OPERATOR:
         for name in keys.signing_accounts():
-            accounts[name] = AccountKey(public_key=keys.account(name).public_key,
+            accounts[name] = AccountKey(public_key=keys.account_public(name),
                                         signing_key=keys.account_signing(name))
     policy = PolicyHolder(load_policy(settings.policy.paths))
-    _check_policy_accounts(policy.current, mode, accounts, settings.nats.callout_account)
+    _check_policy_accounts(policy.current, mode, accounts, _forbidden_accounts(settings))
+    _check_writable(settings.audit.path)
     audit = build_audit(settings, keys, clock or SystemClock())
     svc = settings.service
     rules = RequestRules(
@@ -91,7 +95,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         minter=minter,
         audit=audit,
         clock=clock or SystemClock(),
-        forbidden_accounts=frozenset({settings.nats.callout_account}),
+        forbidden_accounts=_forbidden_accounts(settings),
         invalid_request=InvalidRequestAction(svc.invalid_request),
     )
     return Components(service=service, policy=policy, audit=audit, keys=keys, rules=rules,
@@ -124,12 +128,31 @@ def policy_accounts(policy: Policy) -> list[str]:
     return sorted({rule.grant.account for rule in policy.rules if rule.grant is not None})
 
 
+def _check_writable(path: Path) -> None:
+    """Fail at startup, not on the first connect, when the audit log cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640))
+    except OSError as exc:
+        raise ConfigError(f"audit log {path} is not writable: {exc.strerror}") from None
+
+
+def _forbidden_accounts(settings: Settings) -> frozenset[str]:
+    """Accounts no user is ever placed in: the callout account (users there could read
+    other clients' authorization requests) and, in operator mode, the system account."""
+    forbidden = {settings.nats.callout_account}
+    if settings.nats.mode == "operator":
+        forbidden.add(SYSTEM_ACCOUNT)
+    return frozenset(forbidden)
+
+
 def _check_policy_accounts(policy: Policy, mode: Mode, accounts: dict[str, AccountKey],
-                           callout_account: str) -> None:
+                           forbidden: frozenset[str]) -> None:
     named = policy_accounts(policy)
-    if callout_account in named:
-        raise ConfigError(f"the policy grants the callout account {callout_account!r}; users "
-                          "placed there could read other clients' authorization requests")
+    refused = sorted(forbidden.intersection(named))
+    if refused:
+        raise ConfigError(f"the policy grants {', '.join(refused)}: nobody may be placed in "
+                          "the callout or system account")
     if mode is Mode.OPERATOR:
         missing = [name for name in named if name not in accounts]
         if missing:
@@ -137,12 +160,43 @@ def _check_policy_accounts(policy: Policy, mode: Mode, accounts: dict[str, Accou
                               "`authsvc keys init --mode operator --accounts ...`")
 
 
+def redact_url(url: str) -> str:
+    """The URL without any user:password part, for logs and errors."""
+    parsed = urlparse(url)
+    if parsed.username is None and parsed.password is None:
+        return url
+    return parsed._replace(netloc=f"***@{parsed.hostname}:{parsed.port or 4222}").geturl()
+
+
+async def _log_nats_error(exc: Exception) -> None:
+    log.warning("nats connection: %s: %s", type(exc).__name__, exc)
+
+
 async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
-    """Connect as the service identity (nkey in config mode, user JWT in operator mode)."""
+    """Connect as the service identity (nkey in config mode, user JWT in operator mode).
+
+    Gives up after ``nats.startup_timeout`` seconds with a ConfigError naming the server;
+    once connected, reconnects forever.
+    """
+    try:
+        return await asyncio.wait_for(_connect(settings, keys, **options),
+                                      settings.nats.startup_timeout)
+    except TimeoutError:
+        raise ConfigError(f"cannot connect to nats-server at {redact_url(settings.nats.url)} "
+                          f"within {settings.nats.startup_timeout:g}s (nats.startup_timeout); "
+                          "is it running, and was its config generated from these keys?"
+                          ) from None
+    except (OSError, nats.errors.Error) as exc:
+        raise ConfigError(f"cannot connect to nats-server at {redact_url(settings.nats.url)}: "
+                          f"{type(exc).__name__} {exc}".rstrip()) from None
+
+
+async def _connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
     service = keys.service()
     common: dict[str, Any] = {
         "servers": [settings.nats.url], "name": "authsvc", "max_reconnect_attempts": -1,
-        "reconnect_time_wait": 0.5, "connect_timeout": 5, **options,
+        "reconnect_time_wait": 0.5, "connect_timeout": 5, "error_cb": _log_nats_error,
+        **options,
     }
     if settings.nats.mode == "config":
         return await nats.connect(nkeys_seed_str=service.seed, **common)
@@ -175,7 +229,8 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not main thread
             loop.add_signal_handler(sig, stop.set)
-    log.info("authsvc serving %s in %s mode (queue %s, policy %s)", settings.nats.url,
+    log.info("authsvc serving %s in %s mode (queue %s, policy %s)",
+             redact_url(settings.nats.url),
              settings.nats.mode, settings.nats.queue_group,
              components.policy.current.revision[:12])
     if ready:

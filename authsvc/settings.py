@@ -8,21 +8,34 @@ and where it came from. Secrets (key seeds) live in files referenced here, never
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
 from authsvc.errors import ConfigError
+from authsvc.policy.durations import parse_duration
 from authsvc.settings_identity import IdentitySettings
+
+ENV_PREFIX = "AUTHSVC_"
 
 
 class _Section(BaseModel):
@@ -33,11 +46,15 @@ class NatsSettings(_Section):
     url: str = Field("nats://127.0.0.1:4222", description="nats-server the service connects to")
     mode: Literal["config", "operator"] = Field(
         "config", description="config (accounts in nats-server.conf) or operator (JWT accounts)")
-    callout_account: str = Field("AUTH", description="account the callout runs in; users are "
-                                 "never placed here")
-    queue_group: str = Field("authsvc", description="instances share requests in this group")
+    callout_account: str = Field("AUTH", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                 description="account the callout runs in; users are never "
+                                 "placed here")
+    queue_group: str = Field("authsvc", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                             description="instances share requests in this group")
     auth_timeout: float = Field(2.0, gt=0, le=60, description="nats-server authorization.timeout"
                                 " written by nats-config (seconds)")
+    startup_timeout: float = Field(30.0, gt=0, description="give up (exit 2) when nats-server "
+                                   "cannot be reached at startup within this many seconds")
 
     @field_validator("url")
     @classmethod
@@ -81,26 +98,40 @@ class ServiceSettings(_Section):
     invalid_request: Literal["reply", "drop"] = Field(
         "reply", description="answer a bad request with a signed error (reply) or not at all "
         "(drop: the client waits out the server's auth timeout)")
-    allowed_servers: list[str] = Field(default_factory=list, description="server public keys "
-                                       "(N...) allowed to send requests; empty = any")
+    allowed_servers: list[Annotated[str, Field(pattern=r"^N[A-Z2-7]{55}$")]] = Field(
+        default_factory=list,
+        description="server public keys (N...) allowed to send requests; empty = any")
     max_request_bytes: int = Field(64 * 1024, ge=1024, le=1 << 20)
     max_field_bytes: int = Field(16 * 1024, ge=256, le=1 << 20)
     request_leeway: float = Field(2.0, ge=0, le=300)
     shutdown_grace: float = Field(10.0, ge=0)
 
 
+def _duration(value: object) -> object:
+    """Accept the policy syntax (``12h``, ``90s``), seconds, or ISO 8601 (``PT12H``)."""
+    if isinstance(value, str) and value[:1].isdigit():
+        if value.isdigit():
+            return timedelta(seconds=int(value))
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
 class MintingSettings(_Section):
-    max_ttl: timedelta = Field(timedelta(hours=12), gt=timedelta(0),
-                               description="ceiling on any minted JWT lifetime")
-    jitter: timedelta = Field(timedelta(seconds=30), ge=timedelta(0),
-                              description="subtracted from exp (at most 10%) to spread reconnects")
+    max_ttl: Duration = Field(timedelta(hours=12), gt=timedelta(0),
+                              description="ceiling on any minted JWT lifetime (e.g. 12h)")
+    jitter: Duration = Field(timedelta(seconds=30), ge=timedelta(0),
+                             description="up to this much (at most 10% of the lifetime) is taken "
+                             "off each exp at random, to spread a fleet's reconnects")
 
 
 class Settings(BaseSettings):
-    """authsvc settings. See ``authsvc config --help`` and docs/configuration.md."""
+    """authsvc settings; every field is documented in docs/configuration.md."""
 
     model_config = SettingsConfigDict(
-        env_prefix="AUTHSVC_", env_nested_delimiter="__", extra="forbid", frozen=True)
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True)
 
     nats: NatsSettings = Field(default_factory=NatsSettings)
     keys: KeySettings = Field(default_factory=KeySettings)
@@ -109,7 +140,8 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     minting: MintingSettings = Field(default_factory=MintingSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+                         BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)] = "INFO"
 
     _yaml_file: Path | None = None
 
@@ -133,14 +165,31 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     """Load and validate settings; relative paths in the file resolve against its folder."""
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"config file {config_file} does not exist")
+    _reject_unknown_environment()
     _CONFIG_FILE[0] = config_file
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, config_file)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {config_file} is not valid YAML: {exc}") from None
+    except SettingsError as exc:
+        # e.g. a list-valued variable that is not JSON; never echo the value.
+        raise ConfigError(f"invalid AUTHSVC_* environment variable: {exc}") from None
     finally:
         _CONFIG_FILE[0] = None
     return _resolve_paths(settings, config_file.parent if config_file else Path.cwd())
+
+
+def _reject_unknown_environment() -> None:
+    """A misspelt AUTHSVC_* variable would otherwise be ignored without a word."""
+    known = {name.upper() for name in Settings.model_fields}
+    for key in os.environ:
+        if key.startswith(ENV_PREFIX):
+            top = key[len(ENV_PREFIX):].split("__", 1)[0]
+            if top not in known:
+                raise ConfigError(f"unknown environment variable {key}; known sections: "
+                                  + ", ".join(f"{ENV_PREFIX}{k}" for k in sorted(known)))
 
 
 def _describe(exc: ValidationError, config_file: Path | None) -> str:

@@ -29,8 +29,7 @@ def register(sub: Any) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from authsvc.natsconf.keystore import KeyStore
-    from authsvc.natsconf.operator import SYSTEM_ACCOUNT
+    from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
 
     accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
     operator = args.mode == "operator"

@@ -23,8 +23,7 @@ import yaml
 from authsvc.demo.identities import ANALYTICS_READER, INTRUDER, ORDERS_SERVICE, demo_keypair
 from authsvc.errors import ConfigError
 from authsvc.natsconf.generate import generate
-from authsvc.natsconf.keystore import KeyStore
-from authsvc.natsconf.operator import SYSTEM_ACCOUNT
+from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
 from authsvc.natsconf.process import NatsServer, free_port
 from authsvc.natsconf.render import ServerExtras
 from authsvc.server import policy_accounts, serve

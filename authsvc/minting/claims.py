@@ -29,13 +29,15 @@ class Lifetime:
     jitter: timedelta = timedelta(0)
 
 
-def expiry(*, grant: Grant, identity: Identity, now: datetime, lifetime: Lifetime) -> datetime:
-    """min(grant TTL, global max TTL, identity expiry) minus jitter (at most a tenth of it)."""
+def expiry(*, grant: Grant, identity: Identity, now: datetime, lifetime: Lifetime,
+           spread: float = 1.0) -> datetime:
+    """min(grant TTL, global max TTL, identity expiry) minus ``spread`` (0..1) of the jitter,
+    never more than a tenth of the lifetime. The caller draws ``spread`` at random."""
     end = now + min(grant.ttl, lifetime.max_ttl)
     if identity.expires_at is not None:
         end = min(end, identity.expires_at)
     span = end - now
-    return end - min(lifetime.jitter, span / 10)
+    return end - min(lifetime.jitter * min(max(spread, 0.0), 1.0), span / 10)
 
 
 def _subject_block(rule: SubjectPermission) -> dict[str, list[str]]:

@@ -9,7 +9,8 @@ Operator mode: user JWTs are signed by the *target* account's signing key and ca
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -52,16 +53,19 @@ class Minter:
         issuer: KeyPair,
         lifetime: Lifetime,
         accounts: Mapping[str, AccountKey] | None = None,
+        spread: Callable[[], float] = random.random,
     ) -> None:
         self.mode = mode
         self.issuer = issuer
         self.lifetime = lifetime
         self._accounts = dict(accounts or {})
+        self._spread = spread  # jitter draw; not security relevant, so not a CSPRNG
 
     def mint(
         self, *, grant: Grant, identity: Identity, user_nkey: str, now: datetime
     ) -> MintedJwt | Deny:
-        exp = expiry(grant=grant, identity=identity, now=now, lifetime=self.lifetime)
+        exp = expiry(grant=grant, identity=identity, now=now, lifetime=self.lifetime,
+                     spread=self._spread())
         if (exp - now).total_seconds() < MIN_LIFETIME_SECONDS:
             return Deny(DenyReason.GRANT_TOO_SHORT, "identity expires before a usable grant")
         if self.mode is Mode.CONFIG:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from authsvc.errors import ConfigError
-from authsvc.natsconf.keystore import KeyStore
-from authsvc.natsconf.operator import SYSTEM_ACCOUNT, OperatorKeys, operator_mode
+from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
+from authsvc.natsconf.operator import OperatorKeys, operator_mode
 from authsvc.natsconf.render import Listener, ServerExtras, config_mode, render
 from authsvc.protocol.nkeys import KeyPair, Prefix
 from authsvc.settings import Settings
@@ -24,6 +24,8 @@ def generate(settings: Settings, accounts: Sequence[str], *, extras: ServerExtra
     callout = settings.nats.callout_account
     if callout in accounts:
         raise ConfigError(f"policy grants the callout account {callout!r}; refusing")
+    if settings.nats.mode == "operator" and SYSTEM_ACCOUNT in accounts:
+        raise ConfigError(f"policy grants the system account {SYSTEM_ACCOUNT!r}; refusing")
     listener = Listener.from_url(settings.nats.url)
     xkey_public = keys.xkey().public_key if settings.keys.xkey else None
     header = HEADER.format(mode=settings.nats.mode)

@@ -8,7 +8,9 @@ Layout (file names are a stable contract; docs/deployment.md):
   audit.nk                 signs audit checkpoints (its public key verifies the log)
   operator.nk              operator mode only: signs account JWTs (needed by nats-config only)
   accounts/<NAME>.nk       operator mode: account identity key (needed by nats-config only)
+  accounts/<NAME>.pub      operator mode: that account's public key (read by the service)
   accounts/<NAME>.sk.nk    operator mode: account signing key; signs that account's users
+                           (never made for the system account: nobody is placed there)
 Seeds are never printed; commands show public keys only.
 """
 
@@ -26,6 +28,7 @@ from authsvc.protocol.nkeys import KeyPair, Prefix
 from authsvc.protocol.xkeys import CurveKeyPair
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SYSTEM_ACCOUNT = "SYS"
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,11 @@ class KeyStore:
         try:
             text = path.read_text().strip()
         except FileNotFoundError:
-            raise ConfigError(f"key file {path} is missing; run `authsvc keys init --dir "
-                              f"{self.dir}`") from None
+            hint = (f"`authsvc keys init --dir {self.dir} --mode operator --accounts NAME`, "
+                    "then regenerate the nats-server config with `authsvc nats-config`"
+                    if name.startswith("accounts/") or name == "operator.nk"
+                    else f"`authsvc keys init --dir {self.dir}`")
+            raise ConfigError(f"key file {path} is missing; create it with {hint}") from None
         except OSError as exc:
             raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
         if not text:
@@ -70,6 +76,16 @@ class KeyStore:
     def account(self, name: str) -> KeyPair:
         return self._pair(f"accounts/{_checked(name)}.nk", Prefix.ACCOUNT)
 
+    def account_public(self, name: str) -> str:
+        """An account's public key, from ``.pub`` (or, for older key dirs, its seed)."""
+        pub = self.dir / f"accounts/{_checked(name)}.pub"
+        if pub.is_file():
+            key = pub.read_text().strip()
+            if not nkeys.is_public_key(key, Prefix.ACCOUNT):
+                raise ConfigError(f"{pub} does not hold an account public key")
+            return key
+        return self.account(name).public_key
+
     def account_signing(self, name: str) -> KeyPair:
         return self._pair(f"accounts/{_checked(name)}.sk.nk", Prefix.ACCOUNT)
 
@@ -78,7 +94,8 @@ class KeyStore:
         folder = self.dir / "accounts"
         if not folder.is_dir():
             return []
-        return sorted(p.name[: -len(".sk.nk")] for p in folder.glob("*.sk.nk"))
+        names = (p.name[: -len(".sk.nk")] for p in folder.glob("*.sk.nk"))
+        return sorted(name for name in names if name != SYSTEM_ACCOUNT)
 
     def audit_signer(self, name: str = "audit.nk") -> KeyPair:
         """The key that signs audit checkpoints; kept apart from every JWT-signing key."""
@@ -104,7 +121,9 @@ class KeyStore:
             for name in accounts:
                 _checked(name)
                 wanted.append((f"accounts/{name}.nk", nkeys.create_seed(Prefix.ACCOUNT)))
-                wanted.append((f"accounts/{name}.sk.nk", nkeys.create_seed(Prefix.ACCOUNT)))
+                if name != SYSTEM_ACCOUNT:
+                    wanted.append((f"accounts/{name}.sk.nk",
+                                   nkeys.create_seed(Prefix.ACCOUNT)))
         created = []
         for name, seed in wanted:
             path = self.dir / name
@@ -112,7 +131,18 @@ class KeyStore:
                 continue
             _write_secret(path, seed)
             created.append(path)
+        if operator_mode:
+            created.extend(self._write_public_keys(accounts))
         return created
+
+    def _write_public_keys(self, accounts: Sequence[str]) -> list[Path]:
+        written = []
+        for name in accounts:
+            path = self.dir / f"accounts/{name}.pub"
+            if not path.exists():
+                path.write_text(self.account(name).public_key + "\n")
+                written.append(path)
+        return written
 
 
 def _checked(name: str) -> str:

@@ -9,11 +9,12 @@ account lets clients connect without creds of their own; the callout decides whe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from authsvc.natsconf.keystore import SYSTEM_ACCOUNT
 from authsvc.natsconf.render import (
     SERVICE_PUBLISH,
     SERVICE_SUBSCRIBE,
@@ -23,8 +24,6 @@ from authsvc.natsconf.render import (
 )
 from authsvc.protocol import jwt
 from authsvc.protocol.nkeys import KeyPair
-
-SYSTEM_ACCOUNT = "SYS"
 
 UNLIMITED_ACCOUNT = {
     "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
@@ -113,7 +112,3 @@ def operator_mode(*, listener: Listener, extras: ServerExtras, auth_timeout: flo
         "default_sentinel": sentinel_jwt(keys.callout, sentinel, now),
     })
     return body
-
-
-def target_names(keys: OperatorKeys) -> Sequence[str]:
-    return sorted(keys.targets)

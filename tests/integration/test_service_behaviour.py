@@ -136,20 +136,25 @@ async def test_instances_in_a_queue_group_never_double_handle(tmp_path: Path) ->
     assert len(set(nkeys)) == len(names)
 
 
-@pytest.mark.parametrize("missing", ["policy", "keys"])
+@pytest.mark.parametrize("missing", ["policy", "keys", "audit", "server"])
 def test_startup_fails_closed_with_a_clear_error(tmp_path: Path, missing: str) -> None:
     d = _deployment(tmp_path, ["x"])
+    if missing == "audit":
+        d.settings_extra["audit"] = {"path": str(tmp_path / "is-a-dir")}
+        (tmp_path / "is-a-dir").mkdir()
+    if missing == "server":
+        d.settings_extra["nats"] = {"startup_timeout": 1.5}
     d.write()
     if missing == "policy":
         (tmp_path / "policy.yaml").write_text("apiVersion: authsvc/v1\nkind: Policy\nrules:\n"
                                               "  - id: bad\n    match: {source: nkey}\n"
                                               "    grant: {account: APP, publish: {allow: "
                                               "['a..b']}}\n")
-    else:
+    elif missing == "keys":
         (tmp_path / "keys" / "issuer.nk").unlink()
     proc = subprocess.run([*AUTHSVC, "serve", "-c", str(d.settings_file)],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
-    assert proc.stderr.startswith("authsvc: error: ")
+    assert proc.stderr.splitlines()[-1].startswith("authsvc: error: ")
     if missing == "policy":
         assert f"{tmp_path / 'policy.yaml'}:6:" in proc.stderr

@@ -23,8 +23,7 @@ import yaml
 
 from authsvc.clock import SystemClock
 from authsvc.natsconf.generate import generate
-from authsvc.natsconf.keystore import KeyStore
-from authsvc.natsconf.operator import SYSTEM_ACCOUNT
+from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
 from authsvc.natsconf.process import NatsServer, free_port
 from authsvc.natsconf.render import ServerExtras
 from authsvc.policy import load_policy

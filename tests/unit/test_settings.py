@@ -49,3 +49,31 @@ def test_bad_setting_names_the_field(tmp_path: Path, text: str, field: str) -> N
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_durations_accept_the_policy_syntax(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "policy:\n  paths: [p]\nminting:\n"
+                                             "  max_ttl: 2h\n  jitter: '45'\n"))
+    assert settings.minting.max_ttl.total_seconds() == 7200
+    assert settings.minting.jitter.total_seconds() == 45
+
+
+def test_misspelt_environment_variable_is_refused(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_LOGLEVEL", "DEBUG")
+    with pytest.raises(ConfigError):
+        load_settings(write(tmp_path, "policy:\n  paths: [p]\n"))
+
+
+def test_malformed_yaml_and_env_lists_are_config_errors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError):
+        load_settings(write(tmp_path, "policy: [unclosed\n"))
+    monkeypatch.setenv("AUTHSVC_SERVICE__ALLOWED_SERVERS", "NABC")
+    with pytest.raises(ConfigError):
+        load_settings(write(tmp_path, "policy:\n  paths: [p]\n"))
+
+
+def test_lower_case_log_level(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "policy:\n  paths: [p]\nlog_level: debug\n")
+                         ).log_level == "DEBUG"

@@ -124,3 +124,11 @@ def test_identity_about_to_expire_gets_no_grant() -> None:
                     lifetime=Lifetime(timedelta(hours=1)))
     result = minter.mint(grant=grant(), identity=identity, user_nkey=USER, now=NOW)
     assert isinstance(result, Deny) and result.reason == DenyReason.GRANT_TOO_SHORT
+
+
+@pytest.mark.parametrize(("spread", "want_minutes"), [(0.0, 10.0), (0.5, 9.5), (1.0, 9.0)])
+def test_jitter_is_drawn_per_mint(spread: float, want_minutes: float) -> None:
+    lifetime = Lifetime(max_ttl=timedelta(hours=12), jitter=timedelta(minutes=1))
+    got = expiry(grant=grant(ttl=timedelta(minutes=10)), identity=ID, now=NOW, lifetime=lifetime,
+                 spread=spread)
+    assert got == NOW + timedelta(minutes=want_minutes)

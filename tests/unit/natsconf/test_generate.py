@@ -82,6 +82,15 @@ def test_refuses_to_place_users_in_the_callout_account(tmp_path: Path) -> None:
         generate(settings, ["APP", "AUTH"], extras=ServerExtras(), now=NOW)
 
 
+def test_operator_mode_refuses_the_system_account(tmp_path: Path) -> None:
+    settings, store = make(tmp_path, "operator", True)
+    with pytest.raises(ConfigError):
+        generate(settings, ["APP", "SYS"], extras=ServerExtras(), now=NOW)
+    assert "SYS" not in store.signing_accounts()
+    assert not (store.dir / "accounts" / "SYS.sk.nk").exists()
+    assert store.account_public("APP") == store.account("APP").public_key
+
+
 def test_keys_are_private_and_never_overwritten(tmp_path: Path) -> None:
     store = KeyStore(tmp_path / "k")
     created = store.ensure(operator_mode=False)
