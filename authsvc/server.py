@@ -24,8 +24,9 @@ import nats.errors
 
 from authsvc import __version__
 from authsvc.audit import AuditLog, FileSink, Rotation
+from authsvc.audit.ingest import AUTH_ERROR_SUBJECT, AUTH_ERROR_TYPE, auth_error_fields
 from authsvc.clock import Clock, SystemClock
-from authsvc.errors import ConfigError
+from authsvc.errors import AuditError, ConfigError
 from authsvc.identity import VerifierRegistry
 from authsvc.minting import AccountKey, Lifetime, Minter, Mode
 from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
@@ -122,6 +123,18 @@ def _audit_start(components: Components, settings: Settings) -> None:
         keys={"issuer": components.minter.issuer.public_key,
               "xkey": xkey.public_key if xkey else None,
               "audit": components.audit.signer_key})
+
+
+async def _ingest_auth_errors(nc: Any, audit: AuditLog) -> None:
+    """Record nats-server's authorization failures (incl. refused minted JWTs) as events."""
+    async def on_event(msg: Any) -> None:
+        try:
+            audit.event(AUTH_ERROR_TYPE, **auth_error_fields(msg.data))
+            await audit.commit()
+        except AuditError as exc:
+            log.error("could not record a nats-server auth error event: %s", exc)
+
+    await nc.subscribe(AUTH_ERROR_SUBJECT, cb=on_event)
 
 
 def policy_accounts(policy: Policy) -> list[str]:
@@ -224,6 +237,7 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
                                 queue_timeout=settings.service.queue_timeout))
     await transport.start()
     _audit_start(components, settings)
+    await _ingest_auth_errors(nc, components.audit)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
