@@ -12,6 +12,9 @@ Read only by the composition root (``authsvc.verifiers``), like the rest of the 
             audiences: ["nats://prod"]
             algorithms: [RS256]
             claims: {repository: string, repository_id: string, ref: string}
+      aws_iam:
+        server_id: nats-prod
+        regions: [eu-west-1]
 
 Secure defaults: an audience is required, algorithms are asymmetric only, keys come over
 https only (``allow_http`` is for loopback tests and local IdPs), lifetime is capped.
@@ -24,6 +27,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from authsvc.identity.aws_proof import sts_region
 from authsvc.identity.fetch import check_url
 from authsvc.identity.jws import ASYMMETRIC_ALGORITHMS
 from authsvc.policy.durations import parse_duration
@@ -130,8 +134,54 @@ class OidcSettings(_Section):
         return self
 
 
+class AwsIamSettings(_Section):
+    """AWS IAM: signed STS GetCallerIdentity requests sent as ``aws-sts-v1.`` tokens."""
+
+    server_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/@+=-]+$",
+                           description="value the client signs into server_id_header; "
+                           "binds proofs to this deployment (e.g. nats-prod)")
+    server_id_header: str = Field("X-Authsvc-Server-Id", pattern=r"^[Xx]-[A-Za-z0-9-]{1,62}$")
+    nonce_header: str = Field("X-Authsvc-Nonce", pattern=r"^[Xx]-[A-Za-z0-9-]{1,62}$",
+                              description="signed header carrying the connection's nonce")
+    require_nonce: bool = Field(False, description="refuse proofs not bound to the "
+                                "connection nonce (clients must send a sig)")
+    max_age: Duration = Field(timedelta(minutes=15), gt=timedelta(0),
+                              le=timedelta(minutes=15), description="oldest X-Amz-Date")
+    clock_skew: Duration = Field(timedelta(seconds=60), ge=timedelta(0),
+                                 le=timedelta(minutes=5), description="X-Amz-Date ahead of us")
+    regions: list[str] = Field(default_factory=list, description="allowed STS regions "
+                               "(global endpoint = us-east-1); empty = any")
+    endpoints: dict[str, str] = Field(default_factory=dict, description="STS host -> URL to "
+                                      "send its requests to (VPC endpoints, tests)")
+    allow_http: bool = Field(False, description="allow http:// endpoint URLs (tests)")
+    timeout: float = Field(1.5, gt=0, le=10, description="total seconds per STS call; keep "
+                           "it under the callout timeout (2 s)")
+    session_name: bool = Field(False, description="expose the caller-chosen role session "
+                               "name as attribute session_name")
+    max_token_bytes: int = Field(8 * 1024, ge=2048, le=64 * 1024)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        names = {self.server_id_header.lower(), self.nonce_header.lower()}
+        if len(names) != 2 or any(name.startswith("x-amz-") for name in names):
+            raise ValueError("server_id_header and nonce_header must differ and not be x-amz-*")
+        for host, url in self.endpoints.items():
+            if sts_region(host) is None:
+                raise ValueError(f"endpoints: {host!r} is not an STS host name")
+            problem = check_url(url, allow_http=self.allow_http)
+            if problem:
+                raise ValueError(f"endpoints: {host}: {problem}")
+        bad = [r for r in self.regions if sts_region(f"sts.{r}.amazonaws.com") != r
+               and sts_region(f"sts.{r}.amazonaws.com.cn") != r]
+        if bad:
+            raise ValueError(f"regions: {bad} are not AWS region names")
+        return self
+
+
 class IdentitySettings(_Section):
     """Identity sources, tried in a fixed order: aws_iam, oidc (tokens), then nkey."""
 
     nkey: bool = Field(True, description="accept nkey proof of possession")
     oidc: OidcSettings = Field(default_factory=OidcSettings)
+    aws_iam: AwsIamSettings | None = Field(None, description="AWS IAM identities; off "
+                                           "unless given")

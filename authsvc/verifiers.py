@@ -10,17 +10,27 @@ from dataclasses import replace
 
 from authsvc.errors import ConfigError
 from authsvc.identity import NkeyVerifier, Verifier, VerifierRegistry
+from authsvc.identity.aws_iam import AwsIamVerifier
+from authsvc.identity.aws_proof import ProofRules
 from authsvc.identity.claims import ClaimRules, ClaimType, normalise_type
 from authsvc.identity.fetch import HttpxGetter
 from authsvc.identity.jwk import import_key_set
 from authsvc.identity.jwks import CachePolicy, KeySource, RemoteKeys, StaticKeys
 from authsvc.identity.oidc import OidcIssuer, OidcVerifier
-from authsvc.settings_identity import IdentitySettings, OidcIssuerSettings, OidcSettings
+from authsvc.identity.sts import HttpxSts
+from authsvc.settings_identity import (
+    AwsIamSettings,
+    IdentitySettings,
+    OidcIssuerSettings,
+    OidcSettings,
+)
 
 
 def build_verifiers(settings: IdentitySettings) -> VerifierRegistry:
     """The registry the service asks "who is this?"; token sources before nkey."""
     verifiers: list[Verifier] = []
+    if settings.aws_iam is not None:  # its tokens carry a prefix: routed before JWT parsing
+        verifiers.append(build_aws_iam(settings.aws_iam))
     if settings.oidc.issuers:
         verifiers.append(build_oidc(settings.oidc))
     if settings.nkey:
@@ -62,3 +72,14 @@ def _issuer(item: OidcIssuerSettings, getter: HttpxGetter, policy: CachePolicy) 
                       claims={name: ClaimType(kind) for name, kind in item.claims.items()},
                       mutable=frozenset(item.mutable_claims))
 
+
+def build_aws_iam(settings: AwsIamSettings) -> AwsIamVerifier:
+    """The AWS IAM verifier with its own STS HTTP client."""
+    rules = ProofRules(
+        server_id=settings.server_id, server_id_header=settings.server_id_header.lower(),
+        nonce_header=settings.nonce_header.lower(), require_nonce=settings.require_nonce,
+        max_age=settings.max_age, clock_skew=settings.clock_skew,
+        regions=frozenset(settings.regions), endpoints=dict(settings.endpoints))
+    return AwsIamVerifier(rules, HttpxSts(timeout=settings.timeout),
+                          max_token_bytes=settings.max_token_bytes,
+                          session_name=settings.session_name)

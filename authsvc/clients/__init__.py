@@ -1,0 +1,1 @@
+"""Client-side helpers that produce the credentials authsvc verifies (optional extras)."""
