@@ -45,7 +45,6 @@ _AUTHORIZATION = re.compile(
     r"(?P<region>[a-z0-9-]{1,40})/sts/aws4_request, ?"
     r"SignedHeaders=(?P<signed>[a-z0-9-]{1,64}(?:;[a-z0-9-]{1,64}){0,15}), ?"
     r"Signature=(?P<signature>[0-9a-f]{64})")
-_AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE_SHAPE = re.compile(r"\d{8}T\d{6}Z")
 _VISIBLE_ASCII = re.compile(r"[\x20-\x7e]{1,4096}")  # no CR/LF: no header injection
 
@@ -228,7 +227,8 @@ def _signed_at(value: str, auth: _Authorization, rules: ProofRules,
     try:
         if not _AMZ_DATE_SHAPE.fullmatch(value):
             raise ValueError(value)
-        signed_at = datetime.strptime(value, _AMZ_DATE).replace(tzinfo=UTC)
+        signed_at = datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]),
+                             int(value[9:11]), int(value[11:13]), int(value[13:15]), tzinfo=UTC)
     except ValueError:
         return Deny(DenyReason.STS_REQUEST_MALFORMED, "x-amz-date is not YYYYMMDDTHHMMSSZ")
     if value[:8] != auth.date:

@@ -126,6 +126,8 @@ CASES: list[tuple[str, Callable[[Doc], None], DenyReason]] = [
      DenyReason.STS_REQUEST_MALFORMED),
     ("not a date", set_header("X-Amz-Date", "2026-11-24T12:00:00Z"),
      DenyReason.STS_REQUEST_MALFORMED),
+    ("impossible date", set_header("X-Amz-Date", "20261124T250000Z"),
+     DenyReason.STS_REQUEST_MALFORMED),
     ("unsigned payload hash", set_header("X-Amz-Content-Sha256", "0" * 64),
      DenyReason.STS_HEADER_NOT_ALLOWED),
     ("wrong payload hash", lambda d: (set_header("X-Amz-Content-Sha256", "0" * 64)(d), d[
