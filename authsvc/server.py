@@ -25,6 +25,8 @@ import nats.errors
 from authsvc import __version__
 from authsvc.audit import AuditLog, FileSink, Rotation
 from authsvc.audit.ingest import AUTH_ERROR_SUBJECT, AUTH_ERROR_TYPE, auth_error_fields
+from authsvc.audit.jetstream import JetStreamSink, SinkConfig
+from authsvc.audit.stream import StreamSpec, subject_for
 from authsvc.clock import Clock, SystemClock
 from authsvc.errors import AuditError, ConfigError
 from authsvc.identity import VerifierRegistry
@@ -104,14 +106,50 @@ def build(settings: Settings, *, clock: Clock | None = None,
 
 
 def build_audit(settings: Settings, keys: KeyStore, clock: Clock) -> AuditLog:
-    """The chained audit log with its checkpoint key (kept apart from JWT-signing keys)."""
+    """The chained audit log with its checkpoint key (kept apart from JWT-signing keys).
+
+    With ``audit.sink: jetstream|both`` records also go to the JetStream stream over a
+    connection of their own (same service identity); with ``jetstream`` the file is only a
+    bounded spool, rotated in segments that are deleted once acknowledged.
+    """
     conf = settings.audit
     signer = keys.audit_signer() if conf.signing_key is None else \
         KeyStore(conf.signing_key.parent).audit_signer(conf.signing_key.name)
-    return AuditLog(FileSink(conf.path, fsync=conf.fsync),
-                    instance=conf.instance or socket.gethostname(), clock=clock,
+    instance = conf.instance or socket.gethostname()
+    rotation = Rotation(max_bytes=conf.rotate_bytes, max_age=conf.rotate_age)
+    remote = None
+    if conf.sink != "file":
+        remote = _jetstream_sink(settings, keys, instance)
+        if conf.sink == "jetstream":
+            segment = conf.jetstream.spool_max_bytes // 4
+            rotation = Rotation(max_bytes=min(conf.rotate_bytes or segment, segment),
+                                max_age=conf.rotate_age)
+    return AuditLog(FileSink(conf.path, fsync=conf.fsync), instance=instance, clock=clock,
                     signer=signer, checkpoint_every=conf.checkpoint_interval,
-                    rotation=Rotation(max_bytes=conf.rotate_bytes, max_age=conf.rotate_age))
+                    rotation=rotation, remote=remote)
+
+
+def _jetstream_sink(settings: Settings, keys: KeyStore, instance: str) -> JetStreamSink:
+    conf, js = settings.audit, settings.audit.jetstream
+    try:
+        subject = subject_for(instance)
+    except AuditError as exc:
+        raise ConfigError(str(exc)) from None
+    spool_only = conf.sink == "jetstream"
+    config = SinkConfig(
+        subject=subject,
+        stream=StreamSpec(replicas=js.replicas, max_age=js.max_age,
+                          duplicate_window=js.duplicate_window),
+        create_stream=js.create_stream, ack_timeout=js.ack_timeout,
+        retry_interval=js.retry_interval, prune=spool_only,
+        max_bytes=js.spool_max_bytes if spool_only else None,
+        max_age=js.spool_max_age.total_seconds() or None if spool_only else None)
+
+    async def audit_connection() -> Any:
+        servers = [js.url or settings.nats.url]
+        return await connect(settings, keys, name="authsvc-audit", servers=servers)
+
+    return JetStreamSink(conf.path, audit_connection, config)
 
 
 def _audit_start(components: Components, settings: Settings) -> None:

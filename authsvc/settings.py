@@ -75,7 +75,39 @@ class PolicySettings(_Section):
     paths: list[Path] = Field(min_length=1, description="policy files or directories")
 
 
+class AuditJetStreamSettings(_Section):
+    """The JetStream sink (``audit.sink: jetstream | both``); see docs/audit.md."""
+
+    url: str = Field("", description="nats-server for audit records; empty = nats.url")
+    ack_timeout: float = Field(1.0, gt=0, le=30, description="seconds an allow waits for "
+                               "JetStream's acknowledgement before the local spool takes over")
+    retry_interval: float = Field(1.0, gt=0, le=300, description="seconds between attempts "
+                                  "to reach JetStream again while spooling")
+    spool_max_bytes: int = Field(64 * 1024 * 1024, ge=4096, description="sink jetstream: "
+                                 "records not yet in JetStream may take this much disk; then "
+                                 "new connections are denied (audit_unavailable)")
+    spool_max_age: timedelta = Field(timedelta(minutes=15), ge=timedelta(0), description=
+                                     "sink jetstream: deny new connections once JetStream has "
+                                     "been unreachable this long; 0 = no limit")
+    create_stream: bool = Field(True, description="create the stream with the documented "
+                                "settings when it is missing")
+    replicas: int = Field(1, ge=1, le=5, description="stream replicas when it is created")
+    max_age: timedelta = Field(timedelta(days=400), gt=timedelta(0),
+                               description="stream retention when it is created")
+    duplicate_window: timedelta = Field(timedelta(minutes=10), gt=timedelta(0),
+                                        description="stream deduplication window")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return NatsSettings._url(value) if value else value
+
+
 class AuditSettings(_Section):
+    sink: Literal["file", "jetstream", "both"] = Field(
+        "file", description="file: audit.path only; jetstream: the stream, audit.path a "
+        "bounded spool; both: the full file and the stream")
+    jetstream: AuditJetStreamSettings = Field(default_factory=AuditJetStreamSettings)
     path: Path = Field(Path("audit.jsonl"), description="append-only JSON lines audit log")
     fsync: bool = Field(True, description="fsync every record before answering")
     instance: str = Field("", max_length=128, description="this writer's name in every record "

@@ -7,6 +7,10 @@ before the line reaches the sink. ``await commit()`` returns once every record s
 durable. The log resumes the chain from the last record on disk, so it runs on across
 restarts and rotated files; a torn last line (a crash mid-write) is moved aside with its
 file and noted in an ``audit.recovered`` event, never overwritten.
+
+With a ``remote`` sink (JetStream, see ``authsvc.audit.jetstream``) every record also goes
+there after it reached the file, and ``commit`` waits for both; the file is then the
+remote's spool, and ``remote.admit`` may refuse a record before anything is written.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from authsvc.audit.chain import ChainHead, head_of, link
 from authsvc.audit.files import WriterLock, log_files, rotated_name, tail
 from authsvc.audit.ids import event_id
 from authsvc.audit.record import SCHEMA_VERSION, iso
-from authsvc.audit.sink import FileSink
+from authsvc.audit.sink import FileSink, RemoteSink
 from authsvc.errors import AuditError
 
 log = logging.getLogger("authsvc.audit")
@@ -60,8 +64,12 @@ class AuditLog:
 
     def __init__(self, sink: FileSink, *, instance: str, clock: Clock,
                  signer: cp.CheckpointSigner | None = None,
-                 checkpoint_every: float = 300.0, rotation: Rotation | None = None) -> None:
+                 checkpoint_every: float = 300.0, rotation: Rotation | None = None,
+                 remote: RemoteSink | None = None) -> None:
         self.sink = sink
+        self.remote = remote
+        if remote is not None:
+            remote.on_state = self._sink_event
         self.instance = instance
         self._clock = clock
         self._signer = signer
@@ -99,8 +107,15 @@ class AuditLog:
         self.append({"type": kind, "time": iso(self._clock.now()), **fields})
 
     async def commit(self) -> None:
-        """Return once every record written so far is durable."""
-        await self.sink.commit()
+        """Return once every record written so far is durable (and acknowledged remotely)."""
+        if self.remote is None:
+            await self.sink.commit()
+        else:
+            await asyncio.gather(self.sink.commit(), self.remote.commit())
+
+    def _sink_event(self, kind: str, fields: dict[str, Any]) -> None:
+        """A remote sink changed state: record it, after the caller has returned."""
+        asyncio.get_running_loop().call_soon(self._safely, lambda: self.event(kind, **fields))
 
     def checkpoint(self) -> None:
         """Sign the chain head if records were added since the last checkpoint."""
@@ -123,8 +138,12 @@ class AuditLog:
         record["event_id"] = ident = event_id(now)
         record["instance"] = self.instance
         line, new_head = link(record, head)
+        if self.remote is not None:
+            self.remote.admit(len(line))
         self.sink.append(line, event_id=ident)
         self._head = new_head
+        if self.remote is not None:
+            self.remote.append(line, event_id=ident, seq=new_head.seq)
         if self._file_since is None:
             self._file_since = now
 
@@ -145,6 +164,8 @@ class AuditLog:
                                   "torn_bytes": torn})
         self._head = head
         self._unchecked_from = head.seq + 1
+        if self.remote is not None:
+            self.remote.start()
         pending, self._pending = self._pending, []
         for record in pending:
             record.setdefault("time", iso(self._clock.now()))
@@ -183,9 +204,13 @@ class AuditLog:
         self._safely(self.checkpoint)
         with contextlib.suppress(AuditError):
             await self.commit()
+        if self.remote is not None:
+            await self.remote.aclose()
         self.close()
 
     def close(self) -> None:
+        if self.remote is not None:
+            self.remote.close()
         self.sink.close()
         self._lock.release()
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from authsvc.audit.files import fsync_dir
 from authsvc.errors import AuditError
@@ -32,6 +33,28 @@ class AuditSink(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class RemoteSink(Protocol):
+    """A second sink fed from the file (``authsvc.audit.jetstream.JetStreamSink`` fits)."""
+
+    on_state: Callable[[str, dict[str, Any]], None] | None
+
+    def start(self) -> None:
+        """Begin forwarding (inside the running loop); called once the chain is resumed."""
+        ...
+
+    def admit(self, size: int) -> None:
+        """Raise AuditError when a record of ``size`` bytes may not be taken now."""
+        ...
+
+    def append(self, line: bytes, *, event_id: str, seq: int) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class FileSink:

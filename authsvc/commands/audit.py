@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from authsvc.commands import audit_stream
 from authsvc.commands.common import FORMATTER
 
 EPILOG = """\
@@ -24,7 +25,7 @@ EXIT_OK, EXIT_BROKEN, EXIT_TORN = 0, 1, 3
 
 
 def register(sub: Any) -> None:
-    audit = sub.add_parser("audit", help="verify the audit log")
+    audit = sub.add_parser("audit", help="verify, fetch and export the audit log")
     actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = actions.add_parser("verify", help="check chain, sequence and checkpoints",
                                 epilog=EPILOG, formatter_class=FORMATTER)
@@ -36,6 +37,7 @@ def register(sub: Any) -> None:
     keys.add_argument("--keys-dir", type=Path, help="key directory with audit.nk")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
+    audit_stream.register(actions)
 
 
 def trusted_keys(args: argparse.Namespace) -> frozenset[str] | None:

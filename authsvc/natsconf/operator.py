@@ -92,7 +92,7 @@ def operator_mode(*, listener: Listener, extras: ServerExtras, auth_timeout: flo
         keys.system.public_key: _account_jwt(SYSTEM_ACCOUNT, keys.system, keys.operator, now,
                                              jetstream=False),
         keys.callout.public_key: _account_jwt(callout_account, keys.callout, keys.operator,
-                                              now, jetstream=False,
+                                              now, jetstream=js,  # the audit stream
                                               extra={"authorization": authorization}),
     }
     for name, (account, signing) in sorted(keys.targets.items()):

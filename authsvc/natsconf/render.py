@@ -18,10 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from authsvc.audit.stream import STREAM as AUDIT_STREAM
+from authsvc.audit.stream import SUBJECTS as AUDIT_SUBJECTS
+
 MAX_CONTROL_LINE = 32 * 1024
 
+# The audit sink (docs/audit.md): publish records, create and inspect the audit stream,
+# read it back with direct gets. Never STREAM.UPDATE, DELETE, PURGE or MSG.DELETE: the
+# service cannot shorten, remove or rewrite its own audit log.
+SERVICE_AUDIT_PUBLISH = [
+    AUDIT_SUBJECTS, f"$JS.API.STREAM.INFO.{AUDIT_STREAM}",
+    f"$JS.API.STREAM.CREATE.{AUDIT_STREAM}", f"$JS.API.DIRECT.GET.{AUDIT_STREAM}",
+    f"$JS.API.DIRECT.GET.{AUDIT_STREAM}.>",
+]
 # Least privilege for the service identity in the callout account.
-SERVICE_PUBLISH = ["$SYS._INBOX.>", "_INBOX.>"]
+SERVICE_PUBLISH = ["$SYS._INBOX.>", "_INBOX.>", *SERVICE_AUDIT_PUBLISH]
 SERVICE_SUBSCRIBE = ["$SYS.REQ.USER.AUTH", "$SYS.ACCOUNT.CLIENT.AUTH.ERR", "_INBOX.>"]
 
 
@@ -82,6 +93,8 @@ def config_mode(*, listener: Listener, extras: ServerExtras, auth_timeout: float
                         "subscribe": {"allow": SERVICE_SUBSCRIBE}},
     }
     accounts: dict[str, Any] = {callout_account: {"users": [service_user]}}
+    if extras.jetstream_dir:
+        accounts[callout_account]["jetstream"] = "enabled"  # holds the audit stream
     for name in target_accounts:
         accounts[name] = {"jetstream": "enabled"} if extras.jetstream_dir else {}
     body["accounts"] = accounts

@@ -1,0 +1,104 @@
+"""Read the audit stream back into per-instance files that ``verify`` and ``export`` take.
+
+The stream holds every instance's chain, interleaved, possibly out of order after an
+outage (a replayed record can land after later ones) and, past the duplicate window, with
+exact duplicates. ``collect`` groups records by ``instance``, orders them by ``seq`` and
+drops exact duplicates (same seq, same ``record_hash``), counting them. Two *different*
+records with one seq are kept, so ``verify`` reports them (``seq_order``): that is a fork
+or tampering, never something to smooth over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from collections.abc import AsyncIterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from authsvc.audit.stream import StoredMsg
+
+FILE_NAME = "audit.jsonl"
+_SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+@dataclass
+class Chain:
+    """One instance's records as read from the stream."""
+
+    instance: str
+    lines: dict[tuple[int, str], bytes] = field(default_factory=dict)  # (seq, hash) -> line
+    duplicates: int = 0
+
+    def add(self, seq: int, digest: str, line: bytes) -> None:
+        if (seq, digest) in self.lines:
+            self.duplicates += 1
+        else:
+            self.lines[(seq, digest)] = line
+
+    def ordered(self) -> list[bytes]:
+        return [self.lines[key] for key in sorted(self.lines)]
+
+
+@dataclass
+class Collected:
+    """Everything read: chains by instance, and messages that were not chained records."""
+
+    chains: dict[str, Chain] = field(default_factory=dict)
+    messages: int = 0
+    unreadable: list[int] = field(default_factory=list)  # stream sequences
+    last_stream_seq: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages, "unreadable": len(self.unreadable),
+            "instances": {name: {"records": len(c.lines), "duplicates_dropped": c.duplicates}
+                          for name, c in sorted(self.chains.items())},
+            "last_stream_seq": self.last_stream_seq,
+        }
+
+
+async def collect(messages: AsyncIterable[StoredMsg]) -> Collected:
+    """Group, order and deduplicate the stream's records (see the module docstring)."""
+    found = Collected()
+    chains: defaultdict[str, Chain] = defaultdict(lambda: Chain(""))
+    async for msg in messages:
+        found.messages += 1
+        found.last_stream_seq = msg.stream_seq
+        try:
+            record = json.loads(msg.data)
+            instance, seq = str(record["instance"]), record["seq"]
+            digest = str(record["record_hash"])
+        except (ValueError, KeyError, TypeError):
+            found.unreadable.append(msg.stream_seq)
+            continue
+        if not isinstance(seq, int):
+            found.unreadable.append(msg.stream_seq)
+            continue
+        chain = chains[instance]
+        chain.instance = instance
+        chain.add(seq, digest, msg.data)
+    found.chains = dict(chains)
+    return found
+
+
+def folder_name(instance: str) -> str:
+    """The instance as a safe folder name: it comes from the stream, so never a path."""
+    if _SAFE.match(instance) and not instance.startswith("."):
+        return instance
+    return "instance-" + hashlib.sha256(instance.encode()).hexdigest()[:16]
+
+
+def write(found: Collected, out: Path) -> list[Path]:
+    """``out/<instance>/audit.jsonl`` per instance, records in seq order; the files written."""
+    written = []
+    for name, chain in sorted(found.chains.items()):
+        folder = out / folder_name(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / FILE_NAME
+        path.write_bytes(b"".join(line + b"\n" for line in chain.ordered()))
+        written.append(path)
+    return written
