@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from authsvc.commands import audit_stream
+from authsvc.commands import audit_export, audit_stream
 from authsvc.commands.common import FORMATTER
 
 EPILOG = """\
@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
     actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = actions.add_parser("verify", help="check chain, sequence and checkpoints",
                                 epilog=EPILOG, formatter_class=FORMATTER)
-    verify.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR")
+    verify.add_argument("paths", nargs="*", type=Path, metavar="FILE|DIR")
     keys = verify.add_mutually_exclusive_group()
     keys.add_argument("--key", action="append", default=[],
                       help="trusted checkpoint public key (U...); repeatable")
@@ -38,6 +38,7 @@ def register(sub: Any) -> None:
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
     audit_stream.register(actions)
+    audit_export.register(actions, verify)
 
 
 def trusted_keys(args: argparse.Namespace) -> frozenset[str] | None:
@@ -58,6 +59,10 @@ def run_verify(args: argparse.Namespace) -> int:
     from authsvc.errors import ConfigError
     from authsvc.protocol import nkeys
 
+    if args.manifest is not None:
+        return audit_export.run_manifest(args)
+    if not args.paths:
+        raise ConfigError("name the audit files or directories to verify, or --manifest")
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         raise ConfigError(f"no such file or directory: {', '.join(missing)}")

@@ -1,0 +1,201 @@
+"""``audit export``: a period's records plus a manifest an auditor can re-verify.
+
+The export holds the records of one or more chains for ``[from, to)`` in ``records.jsonl``
+(the records exactly as stored) or ``records.csv`` (a flat view with ``event_id`` and
+``record_hash`` to match rows back), and ``MANIFEST.json``: the query, row counts, per
+chain the first and last ``seq`` and the head before the first record (the anchor), the
+SHA-256 of every output file, and the source chain's verification result.
+
+Period selection keeps the chain contiguous: from the first record at or after ``from``
+up to, not including, the first record at or after ``to``. An unfiltered JSON-lines
+export then runs on to the first signed checkpoint after the period (``extended_to``), so
+that a signature covers every exported record; ``verify --manifest`` re-checks the whole
+segment from the anchor. Filtered exports are a selection: each record's hash is still
+checked, the continuity only on the source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from authsvc.audit import checkpoint as cp
+from authsvc.audit.chain import canonical
+from authsvc.audit.csvview import HEADER, row
+from authsvc.audit.manifest import MANIFEST, chain_summary, sha256_file
+from authsvc.audit.verify import expand, verify
+from authsvc.errors import AuditError
+
+FILTER_KEYS = ("type", "decision", "reason", "instance", "account", "principal", "source",
+               "rule", "client_host")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What to export; ``filters`` maps a key to accepted values (AND across keys)."""
+
+    start: datetime
+    end: datetime
+    format: str = "jsonl"
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat(),
+                "format": self.format,
+                "filters": {k: list(v) for k, v in sorted(self.filters.items())}}
+
+
+def parse_filters(items: list[str]) -> dict[str, tuple[str, ...]]:
+    """``["decision=deny", "reason=x", "reason=y"]`` -> {decision: (deny,), reason: (x, y)}."""
+    found: dict[str, tuple[str, ...]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in FILTER_KEYS:
+            raise AuditError(f"filter {item!r}: use KEY=VALUE with KEY one of "
+                             + ", ".join(FILTER_KEYS))
+        found[key] = (*found.get(key, ()), value)
+    return found
+
+
+def _field(record: dict[str, Any], key: str) -> list[str]:
+    identity = record.get("identity") or {}
+    client = record.get("client") or {}
+    values: dict[str, Any] = {
+        "principal": identity.get("principal"), "source": identity.get("source"),
+        "client_host": client.get("host"), "rule": record.get("rule_ids") or []}
+    value = values[key] if key in values else record.get(key)
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def matches(record: dict[str, Any], filters: dict[str, tuple[str, ...]]) -> bool:
+    return all(set(_field(record, key)) & set(accepted) for key, accepted in filters.items())
+
+
+def record_time(record: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(record["time"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+
+
+def chain_sources(paths: list[Path]) -> list[list[Path]]:
+    """One file list per chain: each path is a chain, or a folder of chain folders."""
+    chains: list[list[Path]] = []
+    for path in paths:
+        files = expand([path])
+        if not files and path.is_dir():
+            chains.extend(expand([sub]) for sub in sorted(path.iterdir()) if sub.is_dir()
+                          and expand([sub]))
+        elif files:
+            chains.append(files)
+    return chains
+
+
+@dataclass
+class ChainCut:
+    """The part of one chain inside the period (plus its run-on to a checkpoint)."""
+
+    instance: str = ""
+    anchor_seq: int | None = None
+    anchor_hash: str = ""
+    first_seq: int | None = None
+    last_seq: int | None = None
+    in_period: int = 0
+    exported: int = 0
+    extended_to: int | None = None
+    last_hash: str = ""
+
+
+def _lines(files: list[Path], on_bytes: Callable[[int], None]) -> Iterator[dict[str, Any]]:
+    for path in files:
+        with path.open("rb") as handle:
+            for raw in handle:
+                on_bytes(len(raw))
+                if raw.endswith(b"\n"):
+                    try:
+                        record = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict) and isinstance(record.get("seq"), int):
+                        yield record
+
+
+def cut_chain(files: list[Path], query: Query, emit: Callable[[dict[str, Any]], None],
+              on_bytes: Callable[[int], None]) -> ChainCut:
+    """Walk one chain, emit the selected records, return where the cut lies."""
+    cut, run_on = ChainCut(), not query.filters and query.format == "jsonl"
+    state = "before"
+    for record in _lines(files, on_bytes):
+        when = record_time(record)
+        if state == "before" and when is not None and when >= query.start:
+            state = "in"
+            cut.anchor_seq, cut.anchor_hash = record["seq"] - 1, str(record.get("prev_hash"))
+        if state == "in" and when is not None and when >= query.end:
+            if not run_on or cut.first_seq is None:
+                break
+            state = "after"
+        if state == "before":
+            continue
+        _take(cut, record, query, emit, in_period=state == "in")
+        if state == "after" and record.get("type") == cp.CHECKPOINT_TYPE:
+            cut.extended_to = record["seq"]
+            break
+    return cut
+
+
+def _take(cut: ChainCut, record: dict[str, Any], query: Query,
+          emit: Callable[[dict[str, Any]], None], *, in_period: bool) -> None:
+    cut.instance = cut.instance or str(record.get("instance", ""))
+    cut.in_period += in_period
+    if matches(record, query.filters):
+        emit(record)
+        cut.exported += 1
+        cut.first_seq = record["seq"] if cut.first_seq is None else cut.first_seq
+        cut.last_seq, cut.last_hash = record["seq"], str(record.get("record_hash"))
+
+
+def export(paths: list[Path], query: Query, out: Path, *, tool_version: str,
+           keys: frozenset[str] | None = None, check: cp.SignatureCheck | None = None,
+           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Write the export into ``out`` and return its manifest (also written there)."""
+    chains = chain_sources(paths)
+    if not chains:
+        raise AuditError("no audit files found in " + ", ".join(str(p) for p in paths))
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"records.{query.format}"
+    cuts, reports = [], []
+    with (out / name).open("w", encoding="utf-8", newline="") as handle:
+        emit = _writer(handle, query.format)
+        for files in chains:
+            cuts.append(cut_chain(files, query, emit, progress or (lambda _: None)))
+            reports.append(verify(files, keys=keys, check=check))
+    manifest = {
+        "kind": "authsvc-audit-export", "version": 1, "tool_version": tool_version,
+        "query": query.as_dict(), "sources": [[p.name for p in files] for files in chains],
+        "rows": sum(c.exported for c in cuts),
+        "chains": [chain_summary(c, r, signatures=keys is not None)
+                   for c, r in zip(cuts, reports, strict=True)],
+        "files": [{"name": name, "sha256": sha256_file(out / name),
+                   "bytes": (out / name).stat().st_size,
+                   "rows": sum(c.exported for c in cuts)}],
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def _writer(handle: TextIO, fmt: str) -> Callable[[dict[str, Any]], None]:
+    if fmt == "jsonl":
+        def write_json(record: dict[str, Any]) -> None:
+            handle.write(canonical(record).decode() + "\n")  # the bytes the chain hashed
+        return write_json
+    if fmt != "csv":
+        raise AuditError(f"unknown export format {fmt!r}: jsonl or csv")
+    import csv
+
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(HEADER)
+    return lambda record: writer.writerow(row(record))

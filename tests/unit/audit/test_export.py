@@ -1,0 +1,153 @@
+"""audit export: the period's records and a manifest that re-verifies, and detects edits."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from authsvc.audit.export import Query, export, parse_filters
+from authsvc.audit.manifest import MANIFEST, check, sha256_file
+from authsvc.cli import main
+from authsvc.commands.audit_export import Progress
+from authsvc.errors import AuditError
+from authsvc.protocol import nkeys
+from authsvc.protocol.nkeys import KeyPair
+from tests.unit.audit.conftest import START, MakeLog, decision
+
+
+def _log(make_log: MakeLog, count: int = 60) -> Path:
+    log = make_log()
+    for n in range(count):
+        log.append(decision(n, "deny" if n % 3 == 0 else "allow"))
+        if n % 20 == 19:
+            log.checkpoint()
+    log.close()
+    return log.sink.path.parent
+
+
+def _export(source: Path, out: Path, signer: KeyPair, **query: object) -> dict[str, object]:
+    q = Query(start=START + timedelta(seconds=30), end=START + timedelta(seconds=80),
+              **query)  # type: ignore[arg-type]
+    return export([source], q, out, tool_version="test", keys=frozenset({signer.public_key}),
+                  check=nkeys.verify)
+
+
+def _check(out: Path, signer: KeyPair) -> list[str]:
+    result = check(out / MANIFEST, keys=frozenset({signer.public_key}),
+                   signature_check=nkeys.verify)
+    return [p["code"] for p in result.problems]
+
+
+def test_an_export_reverifies_from_its_manifest(make_log: MakeLog, signer: KeyPair,
+                                               tmp_path: Path) -> None:
+    manifest = _export(_log(make_log), tmp_path / "out", signer)
+    [chain] = manifest["chains"]  # type: ignore[misc]
+    assert chain["source_verification"]["result"] == "intact"
+    assert chain["source_verification"]["checkpoints_verified"] == 3
+    assert chain["anchor"]["seq"] == chain["first_seq"] - 1
+    # runs on past the period to the next signed checkpoint, which covers every row
+    assert chain["extended_to_checkpoint"] == chain["last_seq"]
+    assert chain["exported"] == chain["last_seq"] - chain["first_seq"] + 1
+    assert manifest["files"][0]["sha256"] == sha256_file(tmp_path / "out" / "records.jsonl")  # type: ignore[index]
+    assert _check(tmp_path / "out", signer) == []
+
+
+def _rewrite(out: Path, change: object, *, fix_manifest: bool) -> None:
+    path = out / "records.jsonl"
+    lines = path.read_bytes().splitlines()
+    lines = change(lines)  # type: ignore[operator]
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    if fix_manifest:  # the forger also updates the manifest's hash and row count
+        manifest = json.loads((out / MANIFEST).read_text())
+        manifest["files"][0].update(sha256=sha256_file(path), rows=len(lines))
+        (out / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _edit(lines: list[bytes]) -> list[bytes]:
+    record = json.loads(lines[3])
+    record["reason"] = "explicit_deny"  # any change to any field
+    return [*lines[:3], json.dumps(record).encode(), *lines[4:]]
+
+
+@pytest.mark.parametrize(("change", "fix_manifest", "codes"), [
+    (_edit, False, {"file_hash_mismatch", "record_altered", "chain_broken"}),
+    (_edit, True, {"record_altered", "chain_broken"}),
+    (lambda lines: lines[:4] + lines[5:], True, {"chain_count_mismatch", "chain_broken"}),
+    (lambda lines: lines[:-1], False, {"file_hash_mismatch", "row_count_mismatch",
+                                       "chain_count_mismatch", "chain_range_mismatch"}),
+])
+def test_a_modified_export_is_detected(make_log: MakeLog, signer: KeyPair, tmp_path: Path,
+                                       change: object, fix_manifest: bool,
+                                       codes: set[str]) -> None:
+    _export(_log(make_log), tmp_path / "out", signer)
+    _rewrite(tmp_path / "out", change, fix_manifest=fix_manifest)
+    assert set(_check(tmp_path / "out", signer)) == codes
+
+
+def test_csv_export_with_filters(make_log: MakeLog, signer: KeyPair, tmp_path: Path) -> None:
+    source = _log(make_log)
+    manifest = _export(source, tmp_path / "out", signer, format="csv",
+                       filters=parse_filters(["decision=deny"]))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "records.csv").read_text())))
+    assert rows and {r["decision"] for r in rows} == {"deny"}
+    assert manifest["rows"] == len(rows)
+    assert manifest["chains"][0]["extended_to_checkpoint"] is None  # type: ignore[index]
+    assert _check(tmp_path / "out", signer) == []
+    (tmp_path / "out" / "records.csv").write_text("tampered\n")
+    assert set(_check(tmp_path / "out", signer)) == {"file_hash_mismatch", "row_count_mismatch"}
+
+
+def test_csv_cells_never_run_as_formulas(make_log: MakeLog, signer: KeyPair,
+                                         tmp_path: Path) -> None:
+    log = make_log()
+    log.append({"type": "decision", "decision": "deny", "reason": "=HYPERLINK(1)",
+                "time": (START + timedelta(seconds=40)).isoformat()})
+    log.close()
+    _export(log.sink.path.parent, tmp_path / "out", signer, format="csv")
+    [row] = csv.DictReader(io.StringIO((tmp_path / "out" / "records.csv").read_text()))
+    assert row["reason"] == "'=HYPERLINK(1)"
+
+
+def test_unknown_filter_keys_are_refused() -> None:
+    with pytest.raises(AuditError):
+        parse_filters(["password=x"])
+
+
+def test_cli_export_then_verify_manifest(make_log: MakeLog, signer: KeyPair,
+                                         tmp_path: Path) -> None:
+    source = _log(make_log)
+    out = tmp_path / "march"
+    assert main(["audit", "export", str(source), "--from", "2026-03-01", "--to",
+                 "2026-03-02", "--out", str(out), "--key", signer.public_key]) == 0
+    assert main(["audit", "verify", "--manifest", str(out / MANIFEST),
+                 "--key", signer.public_key]) == 0
+    (out / "records.jsonl").write_bytes(b"")
+    assert main(["audit", "verify", "--manifest", str(out / MANIFEST)]) == 1
+    assert main(["audit", "export", str(source), "--from", "2026-03-02", "--to",
+                 "2026-03-01", "--out", str(out)]) == 2
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal_and_for_large_exports() -> None:
+    for stream, total, shown in ((_Terminal(), 8 << 20, True), (io.StringIO(), 8 << 20, False),
+                                 (_Terminal(), 1000, False)):
+        progress = Progress(stream, total)
+        for _ in range(8):
+            progress(total // 8)
+        progress.finish()
+        assert ("100%" in stream.getvalue()) is shown
+
+
+def test_period_is_utc_and_dates_are_midnight() -> None:
+    from authsvc.commands.audit_export import moment
+    assert moment("2026-03-01") == datetime(2026, 3, 1, tzinfo=UTC)
+    assert moment("2026-03-01T10:00:00Z").hour == 10
