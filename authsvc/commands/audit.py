@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from authsvc.commands import audit_export, audit_stream
+from authsvc.commands import audit_export, audit_report, audit_stream
 from authsvc.commands.common import FORMATTER
 
 EPILOG = """\
@@ -39,6 +39,7 @@ def register(sub: Any) -> None:
     verify.set_defaults(handler=run_verify)
     audit_stream.register(actions)
     audit_export.register(actions, verify)
+    audit_report.register(actions)
 
 
 def trusted_keys(args: argparse.Namespace) -> frozenset[str] | None:
