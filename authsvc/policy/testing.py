@@ -56,17 +56,22 @@ class SuiteResult:
         return all(case.passed for case in self.cases)
 
 
-def load_test_file(path: Path) -> tuple[PolicyTestFile, Policy]:
-    """Parse a PolicyTest file and load the policy it names (relative to the file)."""
+def read_test_file(path: Path) -> PolicyTestFile:
+    """Parse a PolicyTest file, without loading the policy it names."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"cannot read test file: {exc.strerror}", file=str(path)) from exc
     parsed = parse_yaml(text, str(path))
     try:
-        tests = PolicyTestFile.model_validate(parsed.data)
+        return PolicyTestFile.model_validate(parsed.data)
     except ValidationError as exc:
         raise validation_error(exc, parsed.root, str(path)) from exc
+
+
+def load_test_file(path: Path) -> tuple[PolicyTestFile, Policy]:
+    """Parse a PolicyTest file and load the policy it names (relative to the file)."""
+    tests = read_test_file(path)
     return tests, load_policy([path.parent / entry for entry in tests.policy])
 
 
