@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -34,6 +35,7 @@ from authsvc.minting import AccountKey, Lifetime, Minter, Mode
 from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
 from authsvc.natsconf.operator import service_user_jwt
 from authsvc.policy import Policy, load_policy
+from authsvc.policy_reload import PolicyRefused, PolicyReloader, ReloadSources, vet
 from authsvc.protocol.request import RequestRules
 from authsvc.service import CalloutService, InvalidRequestAction
 from authsvc.settings import Settings
@@ -61,6 +63,7 @@ class Components:
     keys: KeyStore
     rules: RequestRules
     minter: Minter
+    reloader: PolicyReloader
 
 
 def build(settings: Settings, *, clock: Clock | None = None,
@@ -78,8 +81,12 @@ def build(settings: Settings, *, clock: Clock | None = None,
         for name in keys.signing_accounts():
             accounts[name] = AccountKey(public_key=keys.account_public(name),
                                         signing_key=keys.account_signing(name))
+    check_accounts = partial(_check_policy_accounts, mode=mode, accounts=accounts,
+                             forbidden=_forbidden_accounts(settings))
     policy = PolicyHolder(load_policy(settings.policy.paths))
-    _check_policy_accounts(policy.current, mode, accounts, _forbidden_accounts(settings))
+    check_accounts(policy.current)
+    sources = reload_sources(settings)
+    _vet(policy.current, sources)
     _check_writable(settings.audit.path)
     audit = build_audit(settings, keys, clock or SystemClock())
     svc = settings.service
@@ -101,8 +108,24 @@ def build(settings: Settings, *, clock: Clock | None = None,
         forbidden_accounts=_forbidden_accounts(settings),
         invalid_request=InvalidRequestAction(svc.invalid_request),
     )
+    reloader = PolicyReloader(policy, sources, audit=audit, check_accounts=check_accounts,
+                              interval=settings.policy.watch_interval)
     return Components(service=service, policy=policy, audit=audit, keys=keys, rules=rules,
-                      minter=minter)
+                      minter=minter, reloader=reloader)
+
+
+def reload_sources(settings: Settings) -> ReloadSources:
+    """What a policy (re)load reads and which optional gates it must pass."""
+    conf = settings.policy
+    return ReloadSources(paths=tuple(conf.paths), test_paths=tuple(conf.test_paths),
+                         reject_warnings=conf.reject_warnings)
+
+
+def _vet(policy: Policy, sources: ReloadSources) -> None:
+    """The reload gates at startup too, so a restart cannot activate what a reload refuses."""
+    rejected = vet(policy, sources)
+    if rejected is not None:
+        raise PolicyRefused(rejected, file=", ".join(policy.sources))
 
 
 def build_audit(settings: Settings, keys: KeyStore, clock: Clock) -> AuditLog:
@@ -281,6 +304,9 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not main thread
             loop.add_signal_handler(sig, stop.set)
+    components.reloader.start()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, components.reloader.on_signal)
     log.info("authsvc serving %s in %s mode (queue %s, policy %s)",
              redact_url(settings.nats.url),
              settings.nats.mode, settings.nats.queue_group,
@@ -291,4 +317,5 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     log.info("shutting down: draining %d in-flight requests", transport.in_flight)
     await transport.drain(settings.service.shutdown_grace)
     await nc.drain()
+    await components.reloader.aclose()
     await components.audit.aclose(reason="signal")

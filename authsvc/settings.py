@@ -73,6 +73,14 @@ class KeySettings(_Section):
 
 class PolicySettings(_Section):
     paths: list[Path] = Field(min_length=1, description="policy files or directories")
+    watch_interval: float = Field(2.0, ge=0, description="seconds between checks of the "
+                                  "policy files for changes (hot reload); 0 = reload on "
+                                  "SIGHUP only")
+    test_paths: list[Path] = Field(default_factory=list, description="PolicyTest files or "
+                                   "directories whose cases a policy must pass, at startup and "
+                                   "on reload")
+    reject_warnings: bool = Field(False, description="refuse a policy with lint warnings, at "
+                                  "startup and on reload")
 
 
 class AuditJetStreamSettings(_Section):
@@ -242,7 +250,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     return settings.model_copy(update={
         "keys": settings.keys.model_copy(update={"dir": resolve(settings.keys.dir)}),
         "policy": settings.policy.model_copy(
-            update={"paths": [resolve(p) for p in settings.policy.paths]}),
+            update={"paths": [resolve(p) for p in settings.policy.paths],
+                    "test_paths": [resolve(p) for p in settings.policy.test_paths]}),
         "audit": settings.audit.model_copy(update={
             "path": resolve(settings.audit.path),
             "signing_key": resolve(settings.audit.signing_key)

@@ -1,0 +1,129 @@
+"""Hot reload through a real deployment: nats-server and ``authsvc serve`` as a subprocess.
+
+The policy file is rewritten on disk and the service is sent SIGHUP (or not, for the file
+watcher), exactly as an operator would; clients connect with nats-py and the audit log is
+read from disk.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import nats
+import yaml
+from nats.errors import Error as NatsError
+
+from tests.support.deploy import Deployment
+
+
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # policy files refuse anchors and aliases
+
+
+def _rule(d: Deployment, name: str) -> dict[str, Any]:
+    return {"id": name, "match": {"source": "nkey", "subject": d.identity(name).public_key},
+            "grant": {"account": "APP", "subscribe": {"allow": ["orders.v2.>"]}}}
+
+
+def _deployment(tmp: Path, **policy: Any) -> Deployment:
+    d = Deployment(tmp, xkey=True)
+    d.rules = [_rule(d, "writer")]
+    d.settings_extra = {"policy": policy}
+    return d
+
+
+def _write(d: Deployment, rules: list[dict[str, Any]]) -> None:
+    text = yaml.dump({"apiVersion": "authsvc/v1", "kind": "Policy", "rules": rules},
+                     Dumper=_Dumper)
+    (d.root / "policy.yaml").write_text(text)
+
+
+def _sighup(d: Deployment) -> None:
+    assert d.service is not None
+    d.service.send_signal(signal.SIGHUP)
+
+
+async def _admitted(d: Deployment, name: str) -> bool:
+    try:
+        nc = await nats.connect(d.url, nkeys_seed_str=d.identity(name).seed,
+                                allow_reconnect=False, connect_timeout=5)
+    except NatsError:
+        return False
+    await nc.close()
+    return True
+
+
+def _events(d: Deployment, kind: str, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [r for r in d.audit_events() if r.get("type") == kind]
+        if len(found) >= count or time.monotonic() > deadline:
+            assert len(found) == count, f"{kind}: {found}"
+            return found
+        time.sleep(0.05)
+
+
+def _last_decision(d: Deployment, name: str) -> dict[str, Any]:
+    key = d.identity(name).public_key
+    return [r for r in d.audit() if r["identity"] and r["identity"]["subject"] == key][-1]
+
+
+async def test_sighup_activates_a_good_policy_and_rejects_broken_ones(tmp_path: Path) -> None:
+    d = _deployment(tmp_path, watch_interval=0, reject_warnings=True)
+    d.start()
+    try:
+        assert not await _admitted(d, "newcomer")
+        assert _last_decision(d, "newcomer")["reason"] == "no_matching_rule"
+        good = [*d.rules, _rule(d, "newcomer")]
+        _write(d, good)
+        _sighup(d)
+        [activated] = _events(d, "policy.activated", 1)
+        assert activated["trigger"] == "sighup"
+        assert await _admitted(d, "newcomer")
+        assert _last_decision(d, "newcomer")["policy_revision"] == activated["revision"]
+
+        broken = [
+            ("apiVersion: authsvc/v1\nkind: Policy\nrules: [\n", "policy_invalid"),
+            ({"subscribe": {"allow": ["orders..v2"]}}, "policy_invalid"),
+            ({"subscribe": {"allow": [">"]}}, "lint_warnings"),
+            ({"account": "AUTH"}, "accounts_refused"),
+        ]
+        for count, (change, reason) in enumerate(broken, start=1):
+            if isinstance(change, str):
+                (d.root / "policy.yaml").write_text(change)
+            else:
+                intruder = _rule(d, "intruder")
+                intruder["grant"].update(change)
+                _write(d, [*good, intruder])
+            _sighup(d)
+            rejected = _events(d, "policy.reload_rejected", count)[-1]
+            assert (rejected["reason"], rejected["trigger"]) == (reason, "sighup")
+            assert rejected["kept_revision"] == activated["revision"]
+            assert not await _admitted(d, "intruder")
+            assert await _admitted(d, "newcomer")
+            assert _last_decision(d, "newcomer")["policy_revision"] == activated["revision"]
+        assert d.service is not None and d.service.poll() is None  # SIGHUP no longer kills it
+        _events(d, "policy.activated", 1)
+    finally:
+        d.stop()
+
+
+async def test_a_file_change_is_picked_up_without_a_signal(tmp_path: Path) -> None:
+    d = _deployment(tmp_path, watch_interval=0.2)
+    d.start()
+    try:
+        assert not await _admitted(d, "newcomer")
+        _write(d, [*d.rules, _rule(d, "newcomer")])
+        [activated] = _events(d, "policy.activated", 1)
+        assert activated["trigger"] == "file_change"
+        assert await _admitted(d, "newcomer")
+        (d.root / "policy.yaml").write_text("apiVersion: authsvc/v1\nkind: Policy\nrules: [\n")
+        [rejected] = _events(d, "policy.reload_rejected", 1)
+        assert (rejected["reason"], rejected["trigger"]) == ("policy_invalid", "file_change")
+        assert await _admitted(d, "newcomer")
+    finally:
+        d.stop()
