@@ -9,9 +9,14 @@ Read only by the composition root (``authsvc.verifiers``), like the rest of the 
         jwks: {ttl: 10m, cooldown: 30s, stale_for: 6h, timeout: 1.5}
         issuers:
           - issuer: https://token.actions.githubusercontent.com
+            provider: github             # maps repository, ref, environment, ... itself
             audiences: ["nats://prod"]
             algorithms: [RS256]
-            claims: {repository: string, repository_id: string, ref: string}
+          - issuer: https://login.microsoftonline.com/{tenantid}/v2.0
+            provider: entra
+            tenants: [2f1c9a4e-8d7b-4e5f-9a3c-1b2d3e4f5a6b]   # one exact issuer each
+            subject_claim: oid
+            audiences: [api://nats-prod]
       aws_iam:
         server_id: nats-prod
         regions: [eu-west-1]
@@ -30,6 +35,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from authsvc.identity.aws_proof import sts_region
 from authsvc.identity.fetch import check_url
 from authsvc.identity.jws import ASYMMETRIC_ALGORITHMS
+from authsvc.identity.providers import (
+    CloudflareAccess,
+    EntraId,
+    GitHubActions,
+    KubernetesServiceAccount,
+    entra,
+)
 from authsvc.policy.durations import parse_duration
 
 
@@ -40,6 +52,14 @@ def _duration(value: object) -> object:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Provider = Literal["generic", "github", "kubernetes", "cloudflare_access", "entra", "okta",
+                   "auth0"]
+PROFILE_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "github": GitHubActions.attribute_names,
+    "kubernetes": KubernetesServiceAccount.attribute_names,
+    "cloudflare_access": CloudflareAccess.attribute_names,
+    "entra": EntraId.attribute_names,
+}
 DEFAULT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
                       "EdDSA"]
 # Claims IdPs let users or admins rename: never an identifier (Entra "nOAuth", GitHub renames).
@@ -94,6 +114,29 @@ class OidcIssuerSettings(_Section):
                                       description="claims flagged as user-changeable")
     allow_http: bool = Field(False, description="allow http:// issuer and key URLs (tests)")
     min_rsa_bits: int = Field(2048, ge=2048, le=16384)
+    provider: Provider = Field("generic", description="what this IdP's claims mean: github, "
+                               "kubernetes, cloudflare_access, entra, okta, auth0 "
+                               "(docs/identity.md#providers)")
+    groups_claim: str | None = Field(None, min_length=1, max_length=256, description="claim "
+                                     "(string or list of strings) copied into the groups "
+                                     "attribute; default groups for okta and entra")
+    subject_claim: str = Field("sub", min_length=1, max_length=128, description="claim that "
+                               "is the subject and, with the issuer, the principal (Entra: "
+                               "oid)")
+    tenants: list[str] = Field(default_factory=list, description="entra: allowed tenant ids; "
+                               "an issuer with {tenantid} stands for one issuer per tenant")
+
+    @property
+    def groups_attribute_claim(self) -> str | None:
+        """The claim mapped to ``groups``, after the provider's default."""
+        if self.groups_claim is not None:
+            return self.groups_claim
+        return "groups" if self.provider in ("okta", "entra") else None
+
+    @property
+    def exact_issuers(self) -> list[str]:
+        """The exact ``iss`` values this block routes (an Entra template, expanded)."""
+        return entra.expand(self.issuer, self.tenants)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -116,6 +159,50 @@ class OidcIssuerSettings(_Section):
                 raise ValueError(f"issuer {self.issuer}: discovery needs {problem[1:]}")
         return self
 
+    @model_validator(mode="after")
+    def _provider_fits(self) -> Self:
+        problem = _provider_problem(self) or _mapping_problem(self)
+        if problem:
+            raise ValueError(f"issuer {self.issuer}: {problem}")
+        return self
+
+
+def _provider_problem(item: OidcIssuerSettings) -> str | None:
+    """Why the issuer block does not fit its provider, or None."""
+    templated = entra.TENANT_PLACEHOLDER in item.issuer
+    if item.provider != "entra":
+        if templated or item.tenants:
+            return "{tenantid} and tenants are for provider: entra"
+        if item.provider == "auth0" and not item.issuer.endswith("/"):
+            return "Auth0 issuers end with a slash (https://<tenant>.auth0.com/)"
+        return None
+    parsed = entra.parse_issuer(item.issuer)
+    if parsed is None:
+        return ("not an Entra issuer: https://sts.windows.net/<tid>/ (v1) or "
+                "https://login.microsoftonline.com/<tid>/v2.0 (v2), <tid> or {tenantid}")
+    bad = [t for t in item.tenants if not entra.TENANT_ID.match(t)]
+    if bad:
+        return f"tenants {bad} are not tenant ids (lower-case GUIDs)"
+    if templated and not item.tenants:
+        return "{tenantid} needs tenants: the tenant ids you accept"
+    if not templated and item.tenants and parsed[0] not in item.tenants:
+        return "the issuer's tenant is not in tenants"
+    return None
+
+
+def _mapping_problem(item: OidcIssuerSettings) -> str | None:
+    """Why ``claims``/``subject_claim`` clash with the provider or trust a mutable claim."""
+    if item.subject_claim in item.mutable_claims:
+        return (f"subject_claim {item.subject_claim!r} is a mutable claim; use an "
+                "immutable id (sub, oid)")
+    taken = set(PROFILE_ATTRIBUTES.get(item.provider, ()))
+    if item.groups_attribute_claim is not None:
+        taken.add("groups")
+    clash = sorted(taken.intersection(item.claims))
+    if clash:
+        return f"claims {clash} are already set by provider {item.provider} (or groups_claim)"
+    return None
+
 
 class OidcSettings(_Section):
     """OIDC/JWT bearer tokens sent as CONNECT auth_token or pass."""
@@ -127,7 +214,7 @@ class OidcSettings(_Section):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        names = [issuer.issuer for issuer in self.issuers]
+        names = [name for issuer in self.issuers for name in issuer.exact_issuers]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"issuers listed twice: {duplicates}")

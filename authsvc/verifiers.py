@@ -17,6 +17,15 @@ from authsvc.identity.fetch import HttpxGetter
 from authsvc.identity.jwk import import_key_set
 from authsvc.identity.jwks import CachePolicy, KeySource, RemoteKeys, StaticKeys
 from authsvc.identity.oidc import OidcIssuer, OidcVerifier
+from authsvc.identity.providers import (
+    CloudflareAccess,
+    EntraId,
+    GitHubActions,
+    KubernetesServiceAccount,
+    Profile,
+)
+from authsvc.identity.providers.cloudflare import certs_url
+from authsvc.identity.providers.entra import parse_issuer as parse_entra_issuer
 from authsvc.identity.sts import HttpxSts
 from authsvc.settings_identity import (
     AwsIamSettings,
@@ -48,29 +57,60 @@ def build_oidc(settings: OidcSettings) -> OidcVerifier:
         ttl=jwks.ttl.total_seconds(), min_ttl=jwks.min_ttl.total_seconds(),
         max_ttl=jwks.max_ttl.total_seconds(), cooldown=jwks.cooldown.total_seconds(),
         stale_for=jwks.stale_for.total_seconds(), max_keys=jwks.max_keys)
-    issuers = [_issuer(item, getter, policy) for item in settings.issuers]
+    issuers = [issuer for item in settings.issuers
+               for issuer in _issuers(item, getter, policy)]
     return OidcVerifier(issuers, max_token_bytes=settings.max_token_bytes)
 
 
-def _issuer(item: OidcIssuerSettings, getter: HttpxGetter, policy: CachePolicy) -> OidcIssuer:
-    keys: KeySource
+def _issuers(item: OidcIssuerSettings, getter: HttpxGetter,
+             policy: CachePolicy) -> list[OidcIssuer]:
+    """One routed issuer per exact ``iss`` of the block, sharing one key source."""
+    names = item.exact_issuers
+    keys = _keys(item, names[0], getter, policy)
+    return [OidcIssuer(
+        rules=ClaimRules(
+            issuer=name, audiences=frozenset(item.audiences), leeway=item.leeway,
+            max_lifetime=item.max_lifetime, required=tuple(item.required_claims),
+            types=frozenset(normalise_type(t) for t in item.typ),
+            empty_sub_allowed=item.provider == "cloudflare_access"),
+        algorithms=frozenset(item.algorithms), keys=keys,
+        claims={claim: ClaimType(kind) for claim, kind in item.claims.items()},
+        mutable=frozenset(item.mutable_claims), profile=_profile(item, name),
+        groups_claim=item.groups_attribute_claim, subject_claim=item.subject_claim)
+        for name in names]
+
+
+def _keys(item: OidcIssuerSettings, issuer: str, getter: HttpxGetter,
+          policy: CachePolicy) -> KeySource:
     if item.keys is not None:
         key_set = import_key_set(item.keys, min_rsa_bits=item.min_rsa_bits)
         if not len(key_set):
             raise ConfigError(f"identity.oidc issuer {item.issuer}: no usable static key "
                               f"(RSA keys need >= {item.min_rsa_bits} bits)")
-        keys = StaticKeys(key_set)
-    else:
-        keys = RemoteKeys(issuer=item.issuer, getter=getter, jwks_uri=item.jwks_uri,
-                          policy=replace(policy, min_rsa_bits=item.min_rsa_bits),
-                          allow_http=item.allow_http)
-    rules = ClaimRules(
-        issuer=item.issuer, audiences=frozenset(item.audiences), leeway=item.leeway,
-        max_lifetime=item.max_lifetime, required=tuple(item.required_claims),
-        types=frozenset(normalise_type(t) for t in item.typ))
-    return OidcIssuer(rules=rules, algorithms=frozenset(item.algorithms), keys=keys,
-                      claims={name: ClaimType(kind) for name, kind in item.claims.items()},
-                      mutable=frozenset(item.mutable_claims))
+        return StaticKeys(key_set)
+    jwks_uri = item.jwks_uri
+    if jwks_uri is None and item.provider == "cloudflare_access":
+        jwks_uri = certs_url(item.issuer)  # Access publishes no discovery for app tokens
+    return RemoteKeys(issuer=issuer, getter=getter, jwks_uri=jwks_uri,
+                      policy=replace(policy, min_rsa_bits=item.min_rsa_bits),
+                      allow_http=item.allow_http)
+
+
+def _profile(item: OidcIssuerSettings, issuer: str) -> Profile | None:
+    """The provider profile for one exact issuer of the block."""
+    if item.provider == "github":
+        return GitHubActions()
+    if item.provider == "kubernetes":
+        return KubernetesServiceAccount()
+    if item.provider == "cloudflare_access":
+        return CloudflareAccess()
+    if item.provider == "entra":
+        parsed = parse_entra_issuer(issuer)
+        if parsed is None:  # the settings model refuses these; never route one unchecked
+            raise ConfigError(f"identity.oidc issuer {issuer}: not an Entra issuer")
+        return EntraId(tenant=parsed[0], version=parsed[1],
+                       groups_claim=item.groups_attribute_claim)
+    return None  # generic, okta, auth0: standard claims plus groups_claim
 
 
 def build_aws_iam(settings: AwsIamSettings) -> AwsIamVerifier:

@@ -32,6 +32,8 @@ class ClaimRules:
     ``aud`` is refused (Vault >= 1.17), since it was meant for someone else.
     ``types`` empty means any ``typ``; otherwise the header ``typ`` must be one of them,
     compared as RFC 7515 4.1.9 says (case-insensitive, ``application/`` optional).
+    ``empty_sub_allowed`` accepts ``sub: ""``, which Cloudflare Access sends for service
+    tokens; the provider profile then names the subject (``sub`` must still be a string).
     """
 
     issuer: str
@@ -40,6 +42,7 @@ class ClaimRules:
     max_lifetime: timedelta | None = timedelta(hours=24)
     required: tuple[str, ...] = ("iat",)
     types: frozenset[str] = frozenset()
+    empty_sub_allowed: bool = False
 
 
 def _number(value: object) -> float | None:
@@ -97,7 +100,7 @@ def check_claims(claims: Mapping[str, Any], typ: str | None, rules: ClaimRules,
     if claims.get("iss") != rules.issuer:
         return Deny(DenyReason.ISSUER_UNKNOWN, "iss differs from the routed issuer")
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
+    if not isinstance(sub, str) or not (sub or rules.empty_sub_allowed):
         return Deny(DenyReason.TOKEN_CLAIM_MISSING, "sub must be a non-empty string")
     if rules.types and (typ is None or _media_type(typ) not in rules.types):
         return Deny(DenyReason.TOKEN_TYPE_MISMATCH, f"typ {str(typ)[:32]!r} not accepted")

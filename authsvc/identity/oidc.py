@@ -12,7 +12,8 @@ it names a configured issuer (Kubernetes structured authn routes the same way):
 4. keys for the token's ``kid`` from that issuer's source (maybe a cached fetch);
 5. the signature, then the claim rules.
 
-The identity is ``oidc:<iss>#<sub>`` because ``sub`` is unique only per issuer.
+The identity is ``oidc:<iss>#<sub>`` because ``sub`` is unique only per issuer (or the
+issuer's ``subject_claim``, or the subject its provider profile names).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from authsvc.domain import (
 from authsvc.identity import jws
 from authsvc.identity.claims import ClaimRules, ClaimType, check_claims, convert, expiry
 from authsvc.identity.jwks import KeySource
+from authsvc.identity.providers import Profile, string_list
 
 DEFAULT_MAX_TOKEN_BYTES = 8 * 1024
+GROUPS = "groups"  # the attribute policies read with ``match.groups``
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,10 @@ class OidcIssuer:
     ``claims`` names the claims copied into ``Identity.attributes`` with their declared
     type; ``mutable`` lists those that the IdP lets users or admins change (email, group
     and repository names), recorded as the attribute ``mutable_claims`` so a policy author
-    can tell them from immutable ids.
+    can tell them from immutable ids. ``profile`` reads what a particular IdP's claims mean
+    (``identity.providers``); ``groups_claim`` names the claim (a string or a list of
+    strings) copied into the attribute ``groups``; ``subject_claim`` the claim that is the
+    subject and, with the issuer, the principal (Entra ``oid``; default ``sub``).
     """
 
     rules: ClaimRules
@@ -52,6 +58,9 @@ class OidcIssuer:
     keys: KeySource
     claims: Mapping[str, ClaimType] = field(default_factory=dict)
     mutable: frozenset[str] = frozenset()
+    profile: Profile | None = None
+    groups_claim: str | None = None
+    subject_claim: str = "sub"
 
 
 def bearer_token(request: ConnectRequest) -> str | None:
@@ -108,6 +117,32 @@ def _shown(value: object) -> str:
 
 
 def _identity(claims: Mapping[str, Any], issuer: OidcIssuer) -> Identity | Deny:
+    attributes = _mapped(claims, issuer)
+    if isinstance(attributes, Deny):
+        return attributes
+    subject = claims.get(issuer.subject_claim)
+    if issuer.profile is not None:
+        shaped = issuer.profile.shape(claims)
+        if isinstance(shaped, Deny):
+            return shaped
+        attributes.update(shaped.attributes)
+        subject = shaped.subject or subject
+    if not isinstance(subject, str) or not subject:
+        return Deny(DenyReason.TOKEN_CLAIM_MISSING,
+                    f"{issuer.subject_claim} must be a non-empty string")
+    if subject != claims["sub"]:
+        attributes["sub"] = claims["sub"]
+    mutable = sorted(issuer.mutable.intersection(attributes))
+    if mutable:
+        attributes["mutable_claims"] = tuple(mutable)
+    iss = issuer.rules.issuer
+    return Identity(source=IdentitySource.OIDC, principal=f"oidc:{iss}#{subject}",
+                    subject=subject, issuer=iss, expires_at=expiry(claims),
+                    attributes=attributes)
+
+
+def _mapped(claims: Mapping[str, Any], issuer: OidcIssuer) -> dict[str, AttributeValue] | Deny:
+    """The configured claims with their declared types, groups, ``aud`` and ``jti``."""
     attributes: dict[str, AttributeValue] = {}
     for name, kind in issuer.claims.items():
         if name not in claims:
@@ -116,14 +151,14 @@ def _identity(claims: Mapping[str, Any], issuer: OidcIssuer) -> Identity | Deny:
         if value is None:
             return Deny(DenyReason.TOKEN_CLAIM_INVALID, f"claim {name!r} is not a {kind}")
         attributes[name] = value
+    if issuer.groups_claim is not None and issuer.groups_claim in claims:
+        groups = string_list(claims[issuer.groups_claim], issuer.groups_claim)
+        if isinstance(groups, Deny):
+            return groups
+        attributes[GROUPS] = groups
     aud = claims.get("aud")
     if aud is not None:
         attributes["aud"] = (aud,) if isinstance(aud, str) else tuple(aud)
     if isinstance(claims.get("jti"), str):
         attributes["jti"] = claims["jti"]
-    mutable = sorted(issuer.mutable.intersection(attributes))
-    if mutable:
-        attributes["mutable_claims"] = tuple(mutable)
-    iss, sub = issuer.rules.issuer, claims["sub"]
-    return Identity(source=IdentitySource.OIDC, principal=f"oidc:{iss}#{sub}", subject=sub,
-                    issuer=iss, expires_at=expiry(claims), attributes=attributes)
+    return attributes

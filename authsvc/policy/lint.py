@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from authsvc.domain import IdentitySource
+from authsvc.policy.claims import ClaimTest
 from authsvc.policy.model import Effect, Policy, Rule
 from authsvc.policy.subjects import FULL_WILDCARD, SEPARATOR, WILDCARD
 from authsvc.policy.templates import claims_used, is_template
@@ -22,6 +23,13 @@ MUTABLE_CLAIMS = frozenset({"email", "name", "preferred_username", "upn", "nickn
 # Grants that reach every reply or every JetStream admin call in the account (A1.5).
 ACCOUNT_WIDE = frozenset({"_INBOX.>", "$JS.API.>", ">", "$SYS.>"})
 HIGH_LEVEL_TOKENS = 1
+# GitHub mints a token for every workflow run of every repository on github.com, all with this
+# issuer (enterprise-specific ones add a path): a rule on it must name the repository, by
+# subject or claim, or any repository's job matches (reference identity.md 1.4; Vault and
+# AWS docs give the same warning). repository_owner alone does not count: anyone can create
+# a repository in an organisation they belong to, and owners can be renamed.
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+REPOSITORY_CLAIMS = frozenset({"repository", "repository_id"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,7 @@ def _rule_warnings(rule: Rule) -> Iterator[Warning]:
                           f"{subject!r} ends in a wildcard at a high level")
     yield from _template_warnings(rule)
     yield from _never_matches(rule)
+    yield from _github_unbound(rule)
     claims = rule.match.claims if rule.match is not None and rule.match.claims else {}
     for name in sorted(set(claims) & MUTABLE_CLAIMS):
         yield Warning("mutable_identifier", rule.id,
@@ -95,6 +104,27 @@ def _never_matches(rule: Rule) -> Iterator[Warning]:
             grant_types):
         yield Warning("never_matches", rule.id,
                       "match.connection_types and grant.connection_types share no type")
+
+
+def _github_unbound(rule: Rule) -> Iterator[Warning]:
+    match = rule.match
+    if rule.effect is not Effect.ALLOW or match is None or match.issuer is None \
+            or not match.issuer.startswith(GITHUB_ISSUER):
+        return
+    globs_bind = match.subject_glob is not None and all(
+        not glob.pattern.startswith(("*", "repo:*")) for glob in match.subject_glob)
+    claims = match.claims or {}
+    claim_binds = any(_constrains(claims[name]) for name in REPOSITORY_CLAIMS & set(claims))
+    if match.subject is None and not globs_bind and not claim_binds:
+        yield Warning("github_unbound", rule.id,
+                      "admits the workflows of any GitHub repository: bind subject, "
+                      "subject_glob (repo:OWNER/REPO:...) or claims.repository_id")
+
+
+def _constrains(test: ClaimTest) -> bool:
+    """Whether the condition pins the claim's value (``present`` alone does not)."""
+    return any(value is not None for value in
+               (test.equals, test.one_of, test.pattern, test.contains_any, test.contains_all))
 
 
 def _account_overlaps(policy: Policy) -> Iterator[Warning]:

@@ -12,6 +12,8 @@ any compact token, signed or not, for the attack cases.
 ``/.well-known/openid-configuration`` and ``/jwks``; ``issuer.url`` is its ``iss``.
 ``keys`` (list of SigningKey) is what ``/jwks`` publishes, ``cache_control`` its header,
 ``down = True`` answers 503, ``delay`` sleeps before answering. ``hits`` counts JWKS GETs.
+The same keys are also served at ``/cdn-cgi/access/certs`` in Cloudflare Access's shape (a
+``keys`` JWKS beside PEM ``public_cert``/``public_certs``), counted in ``certs_hits``.
 Use as a context manager.
 """
 
@@ -28,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 _RSA_CACHE: dict[tuple[str, int], rsa.RSAPrivateKey] = {}
@@ -96,6 +99,16 @@ def forge(header: Mapping[str, Any], claims: Mapping[str, Any], signature: bytes
     return f"{part(header)}.{part(claims)}.{b64url(signature)}"
 
 
+def _access_certs(keys: list[SigningKey]) -> dict[str, Any]:
+    # Cloudflare's certs document: the JWKS plus each key as PEM under "public_certs" (the
+    # PEM here is the bare public key, standing in for the certificate: nobody reads it).
+    pems = [{"kid": key.kid, "cert": key.private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()}
+        for key in keys]
+    return {"keys": [key.jwk() for key in keys], "public_cert": pems[0] if pems else {},
+            "public_certs": pems}
+
+
 @dataclass
 class Issuer:
     keys: list[SigningKey] = field(default_factory=list)
@@ -104,6 +117,7 @@ class Issuer:
     delay: float = 0.0
     hits: int = 0
     discovery_hits: int = 0
+    certs_hits: int = 0
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -124,6 +138,9 @@ class Issuer:
                 if self.path == "/jwks":
                     issuer.hits += 1
                     body: dict[str, Any] = {"keys": [k.jwk() for k in issuer.keys]}
+                elif self.path == "/cdn-cgi/access/certs":
+                    issuer.certs_hits += 1
+                    body = _access_certs(issuer.keys)
                 elif self.path == "/.well-known/openid-configuration":
                     issuer.discovery_hits += 1
                     body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"}

@@ -1,0 +1,46 @@
+"""``github_unbound``: a GitHub Actions allow rule must name the repository."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from authsvc.policy import load_policy_text
+from authsvc.policy.lint import lint
+
+GITHUB = "https://token.actions.githubusercontent.com"
+
+
+def codes(match: dict[str, object], effect: str = "allow") -> list[str]:
+    rule: dict[str, object] = {"id": "ci", "effect": effect, "match": match}
+    if effect == "allow":
+        rule["grant"] = {"account": "CI", "publish": {"allow": ["ci.deploy"]}}
+    text = yaml.safe_dump({"apiVersion": "authsvc/v1", "kind": "Policy", "rules": [rule]})
+    return [w.code for w in lint(load_policy_text(text))]
+
+
+@pytest.mark.parametrize("match", [
+    {"source": "oidc", "issuer": GITHUB},
+    {"issuer": GITHUB, "claims": {"repository_owner": {"equals": "acme"}}},
+    {"issuer": GITHUB, "claims": {"repository": {"present": True}}},
+    {"issuer": GITHUB, "subject_glob": "repo:*:environment:prod"},
+    {"issuer": GITHUB, "subject_glob": "**"},
+    {"issuer": f"{GITHUB}/acme-enterprise", "claims": {"environment": {"equals": "prod"}}},
+])
+def test_unbound_github_rules_warn(match: dict[str, object]) -> None:
+    assert "github_unbound" in codes(match)
+
+
+@pytest.mark.parametrize("match", [
+    {"issuer": GITHUB, "subject": "repo:acme/api:environment:prod"},
+    {"issuer": GITHUB, "subject_glob": "repo:acme/api:ref:refs/heads/*"},
+    {"issuer": GITHUB, "claims": {"repository_id": {"equals": "74"}}},
+    {"issuer": GITHUB, "claims": {"repository": {"in": ["acme/api", "acme/web"]}}},
+    {"issuer": "https://oidc.cluster.example"},
+])
+def test_bound_or_other_rules_do_not(match: dict[str, object]) -> None:
+    assert "github_unbound" not in codes(match)
+
+
+def test_deny_rules_do_not_warn() -> None:
+    assert "github_unbound" not in codes({"issuer": GITHUB}, effect="deny")
