@@ -121,6 +121,10 @@ def vet(policy: Policy, sources: ReloadSources) -> Rejected | None:
             return Rejected(RejectReason.LINT_WARNINGS, _summary(
                 [f"{w.rule_id}: {w.code}: {w.message}" for w in warnings]))
     failures: list[str] = []
+    empty = [path for path in sources.test_paths if path.is_dir() and not _policy_files(path)]
+    if empty:  # a gate that silently tests nothing is a misconfiguration, not a pass
+        return Rejected(RejectReason.TEST_CASES_INVALID,
+                        f"{empty[0]}: directory holds no *.yaml or *.yml test files")
     for path in _test_files(sources.test_paths):
         try:
             tests = read_test_file(path)  # its own ``policy:`` is not loaded: we test ours

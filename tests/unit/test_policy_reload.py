@@ -153,6 +153,12 @@ def test_test_directories_are_read_and_broken_test_files_refused(
     assert reason(prepare(sources, check_accounts)) is RejectReason.TEST_CASES_INVALID
 
 
+def test_an_empty_test_directory_is_refused_not_passed(tmp_path: Path, policy_file: Path) -> None:
+    (tmp_path / "cases").mkdir()
+    sources = ReloadSources(paths=(policy_file,), test_paths=(tmp_path / "cases",))
+    assert reason(prepare(sources, check_accounts)) is RejectReason.TEST_CASES_INVALID
+
+
 # -- the reloader: swap, keep, record ------------------------------------------------------
 
 async def test_a_good_reload_swaps_and_records_activation(rig: Rig, policy_file: Path) -> None:
