@@ -14,7 +14,10 @@ example:
   authsvc serve -c /etc/authsvc/authsvc.yaml
 
 Exits 2 with a message naming the field or file:line on bad settings or policy. On SIGTERM
-it stops taking requests, answers those in flight, then exits."""
+it stops taking requests, answers those in flight, then exits. On SIGHUP, and when a policy
+file changes, it reloads the policy files; a policy that fails to load or its checks is
+refused and the previous one keeps serving (docs/policy.md). Settings and keys are read only
+at startup."""
 
 
 def register(sub: Any) -> None:
