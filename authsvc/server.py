@@ -35,6 +35,7 @@ from authsvc.minting import AccountKey, Lifetime, Minter, Mode
 from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
 from authsvc.natsconf.operator import service_user_jwt
 from authsvc.policy import Policy, load_policy
+from authsvc.policy.lint import lint
 from authsvc.policy_reload import PolicyRefused, PolicyReloader, ReloadSources, vet
 from authsvc.protocol.request import RequestRules
 from authsvc.service import CalloutService, InvalidRequestAction
@@ -87,6 +88,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     check_accounts(policy.current)
     sources = reload_sources(settings)
     _vet(policy.current, sources)
+    _log_lint(policy.current)
     _check_writable(settings.audit.path)
     audit = build_audit(settings, keys, clock or SystemClock())
     svc = settings.service
@@ -126,6 +128,13 @@ def _vet(policy: Policy, sources: ReloadSources) -> None:
     rejected = vet(policy, sources)
     if rejected is not None:
         raise PolicyRefused(rejected, file=", ".join(policy.sources))
+
+
+def _log_lint(policy: Policy) -> None:
+    """Say at startup what ``policy check`` would warn about (e.g. ``github_unbound``)."""
+    for warning in lint(policy):
+        log.warning("policy warning [%s] rule %s: %s", warning.code, warning.rule_id,
+                    warning.message)
 
 
 def build_audit(settings: Settings, keys: KeyStore, clock: Clock) -> AuditLog:

@@ -67,6 +67,9 @@ def _rules(idp: Issuer) -> list[dict[str, Any]]:
          "grant": _grant("APP", "orders.write")},
         {"id": "edge-worker", "match": {"issuer": idp.url, "subject": CLIENT_ID},
          "grant": _grant("EDGE", "edge.clicks", connection_types=["WEBSOCKET"])},
+        {"id": "gha-any-staging", "match": {  # names no repository: warned at startup
+            "issuer": GITHUB, "claims": {"environment": {"equals": "staging"}}},
+         "grant": _grant("APP", "staging.status")},
     ]
 
 
@@ -112,6 +115,14 @@ async def test_github_environment_job_is_admitted_and_a_pull_request_is_not(
     assert "deploy.api.>" in info["permissions"]["publish"]["allow"]
     reason = await refused(d, d.url, mint("github-actions-pull-request"))
     assert reason == DenyReason.NO_MATCHING_RULE
+
+
+def test_startup_warns_about_a_github_rule_without_repository(
+        world: tuple[Deployment, Issuer]) -> None:
+    d, _ = world
+    warned = [line for line in d.service_log.read_text().splitlines()
+              if "[github_unbound]" in line]
+    assert len(warned) == 1 and "gha-any-staging" in warned[0]
 
 
 async def test_kubernetes_namespace_is_templated_into_the_grant(
