@@ -14,7 +14,11 @@ any compact token, signed or not, for the attack cases.
 ``down = True`` answers 503, ``delay`` sleeps before answering. ``hits`` counts JWKS GETs.
 The same keys are also served at ``/cdn-cgi/access/certs`` in Cloudflare Access's shape (a
 ``keys`` JWKS beside PEM ``public_cert``/``public_certs``), counted in ``certs_hits``.
-Use as a context manager.
+``POST /token`` is an OAuth2 token endpoint for the client-credentials grant (RFC 6749
+4.4): ``clients`` maps client ids to secrets (HTTP Basic or form ``client_secret``), tokens
+are ``typ: at+jwt`` JWTs signed with the first key, ``aud`` = ``token_audience``, living
+``token_lifetime`` seconds; ``token_hits`` counts requests, ``token_forms`` keeps each form
+(without the secret). Use as a context manager.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import base64
 import json
 import threading
 import time
+import urllib.parse
+import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -99,6 +105,43 @@ def forge(header: Mapping[str, Any], claims: Mapping[str, Any], signature: bytes
     return f"{part(header)}.{part(claims)}.{b64url(signature)}"
 
 
+def _send(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any],
+          cache_control: str | None) -> None:
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    if cache_control:
+        handler.send_header("Cache-Control", cache_control)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def _client_of(authorization: str | None, form: dict[str, str]) -> tuple[str, str]:
+    if authorization and authorization.startswith("Basic "):
+        decoded = base64.b64decode(authorization[6:]).decode()
+        client_id, _, secret = decoded.partition(":")
+        return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
+    return form.get("client_id", ""), form.get("client_secret", "")
+
+
+def _token_response(issuer: Issuer, authorization: str | None,
+                    form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    client_id, secret = _client_of(authorization, form)
+    issuer.token_forms.append({k: v for k, v in form.items() if k != "client_secret"})
+    if form.get("grant_type") != "client_credentials":
+        return 400, {"error": "unsupported_grant_type"}
+    if not client_id or issuer.clients.get(client_id) != secret:
+        return 401, {"error": "invalid_client", "error_description": "client authentication failed"}
+    now = int(time.time())
+    claims = {"iss": issuer.url, "sub": client_id, "aud": issuer.token_audience,
+              "client_id": client_id, "iat": now, "exp": now + issuer.token_lifetime,
+              "jti": uuid.uuid4().hex, "scope": form.get("scope", "")}
+    token = mint(issuer.keys[0], claims, {"typ": "at+jwt"})
+    return 200, {"access_token": token, "token_type": "Bearer",
+                 "expires_in": issuer.token_lifetime, "scope": form.get("scope", "")}
+
+
 def _access_certs(keys: list[SigningKey]) -> dict[str, Any]:
     # Cloudflare's certs document: the JWKS plus each key as PEM under "public_certs" (the
     # PEM here is the bare public key, standing in for the certificate: nobody reads it).
@@ -118,6 +161,11 @@ class Issuer:
     hits: int = 0
     discovery_hits: int = 0
     certs_hits: int = 0
+    clients: dict[str, str] = field(default_factory=dict)
+    token_audience: str = "nats"
+    token_lifetime: int = 300
+    token_hits: int = 0
+    token_forms: list[dict[str, str]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -143,21 +191,28 @@ class Issuer:
                     body = _access_certs(issuer.keys)
                 elif self.path == "/.well-known/openid-configuration":
                     issuer.discovery_hits += 1
-                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"}
+                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks",
+                            "token_endpoint": issuer.url + "/token"}
                 else:
                     self.send_error(404)
                     return
                 if issuer.down:
                     self.send_error(503)
                     return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if issuer.cache_control:
-                    self.send_header("Cache-Control", issuer.cache_control)
-                self.end_headers()
-                self.wfile.write(data)
+                _send(self, 200, body, issuer.cache_control)
+
+            def do_POST(self) -> None:
+                if self.path != "/token":
+                    self.send_error(404)
+                    return
+                issuer.token_hits += 1
+                if issuer.down:
+                    self.send_error(503)
+                    return
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                form = dict(urllib.parse.parse_qsl(raw.decode()))
+                status, body = _token_response(issuer, self.headers.get("Authorization"), form)
+                _send(self, status, body, "no-store")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
