@@ -8,7 +8,11 @@
 4. OIDC identities from the demo identity provider (authsvc.demo.idp): an edge worker of
    tenant ``acme`` may publish ``orders.acme.created`` but not another tenant's subject;
    an expired token is refused at connect;
-5. print the decisions from the audit log and shut everything down.
+5. an AWS IAM identity (authsvc.demo.aws): a Lambda-like client signs STS
+   GetCallerIdentity with its role's credentials (authsvc.clients.aws), bound to the
+   connection's nonce; authsvc asks moto's STS on loopback who signed it, and the
+   ``orders-lambda`` rule admits the role. Skipped, with a line saying so, without moto;
+6. print the decisions from the audit log and shut everything down.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import nats
 import yaml
 
 from authsvc.clock import SystemClock
+from authsvc.demo.aws import REGION as AWS_REGION
+from authsvc.demo.aws import ROLE_NAME, DemoSts
 from authsvc.demo.identities import ANALYTICS_READER, INTRUDER, ORDERS_SERVICE, demo_keypair
 from authsvc.demo.idp import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 from authsvc.errors import ConfigError
@@ -36,13 +42,15 @@ from authsvc.server import policy_accounts, serve
 from authsvc.settings import load_settings
 
 REPO_POLICY = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
+DEMO_SERVER_ID = "authsvc-demo"  # what AWS clients sign into X-Authsvc-Server-Id
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def prepare(workdir: Path, *, mode: str, xkey: bool, port: int, jwks_uri: str) -> Path:
+def prepare(workdir: Path, *, mode: str, xkey: bool, port: int, jwks_uri: str,
+            sts: DemoSts | None = None) -> Path:
     """Keys, settings file and nats-server config in ``workdir``; returns the settings file."""
     if not REPO_POLICY.is_file():
         raise ConfigError(f"demo policy {REPO_POLICY} not found (run from a source checkout)")
@@ -50,16 +58,20 @@ def prepare(workdir: Path, *, mode: str, xkey: bool, port: int, jwks_uri: str) -
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     settings_file = workdir / "authsvc.yaml"
+    identity: dict[str, Any] = {"oidc": {"issuers": [{
+        "issuer": DEMO_ISSUER, "audiences": [DEMO_AUDIENCE], "jwks_uri": jwks_uri,
+        "algorithms": ["ES256"], "allow_http": True,  # loopback demo issuer only
+        "claims": {"tenant": "string", "role": "string"}}]}}
+    if sts is not None:  # STS requests go to moto on loopback instead of AWS
+        identity["aws_iam"] = {"server_id": DEMO_SERVER_ID, "endpoints": sts.endpoints,
+                               "allow_http": True}
     settings_file.write_text(yaml.safe_dump({
         "nats": {"url": f"nats://127.0.0.1:{port}", "mode": mode},
         "keys": {"dir": "keys", "xkey": xkey},
         "policy": {"paths": [str(REPO_POLICY)]},
         "audit": {"path": "audit.jsonl"},
         "service": {"shutdown_grace": 2},
-        "identity": {"oidc": {"issuers": [{
-            "issuer": DEMO_ISSUER, "audiences": [DEMO_AUDIENCE], "jwks_uri": jwks_uri,
-            "algorithms": ["ES256"], "allow_http": True,  # loopback demo issuer only
-            "claims": {"tenant": "string", "role": "string"}}]}},
+        "identity": identity,
     }))
     settings = load_settings(settings_file)
     from authsvc.policy import load_policy
@@ -176,6 +188,28 @@ async def _expired_worker(url: str, idp: DemoIssuer) -> bool:
     return False
 
 
+async def _aws_lambda(url: str, sts: DemoSts) -> bool:
+    from authsvc.clients.aws import AwsIamToken
+
+    auth = AwsIamToken(server_id=DEMO_SERVER_ID, region=AWS_REGION,
+                       credentials=lambda: sts.credentials)
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    nc = await nats.connect(url, name=ROLE_NAME, error_cb=on_error, allow_reconnect=False,
+                            connect_timeout=3, **auth.connect_options())
+    await nc.publish("orders.v2.created", b'{"order": 43}')
+    await nc.flush()
+    await nc.close()
+    ok = not errors
+    _say(f"  [{'allow' if ok else 'FAIL '}] {ROLE_NAME} (AWS IAM role, STS GetCallerIdentity "
+         f"signed for this connection's nonce): published orders.v2.created"
+         + ("" if ok else f"; errors: {errors}"))
+    return ok
+
+
 def _print_audit(path: Path) -> None:
     _say(f"\nDecisions in the audit log ({path}):")
     for line in path.read_text().splitlines():
@@ -191,9 +225,16 @@ def _print_audit(path: Path) -> None:
 async def run_demo(*, workdir: Path, mode: str = "config", xkey: bool = True) -> int:
     """Run the whole demo; 0 when every client behaved as the policy says."""
     port = free_port()
-    with DemoIssuer() as idp:
-        settings_file = prepare(workdir, mode=mode, xkey=xkey, port=port, jwks_uri=idp.jwks_uri)
-        results = await _run(workdir, settings_file, port, mode=mode, xkey=xkey, idp=idp)
+    sts = await asyncio.to_thread(DemoSts.start)
+    try:
+        with DemoIssuer() as idp:
+            settings_file = prepare(workdir, mode=mode, xkey=xkey, port=port,
+                                    jwks_uri=idp.jwks_uri, sts=sts)
+            results = await _run(workdir, settings_file, port, mode=mode, xkey=xkey, idp=idp,
+                                 sts=sts)
+    finally:
+        if sts is not None:
+            sts.stop()
     _print_audit(load_settings(settings_file).audit.path)
     ok = all(results)
     _say("\ndemo " + ("passed: every client got exactly what the policy says" if ok
@@ -202,10 +243,13 @@ async def run_demo(*, workdir: Path, mode: str = "config", xkey: bool = True) ->
 
 
 async def _run(workdir: Path, settings_file: Path, port: int, *, mode: str, xkey: bool,
-               idp: DemoIssuer) -> list[bool]:
+               idp: DemoIssuer, sts: DemoSts | None) -> list[bool]:
     settings = load_settings(settings_file)
     _say(f"authsvc demo ({mode} mode, xkey {'on' if xkey else 'off'}), files in {workdir}/")
     _say(f"  demo OIDC issuer {DEMO_ISSUER}, keys at {idp.jwks_uri}")
+    _say(f"  moto STS (checks SigV4) at {sts.url}" if sts is not None else
+         "  moto is not installed: the AWS-identified client is skipped "
+         "(pip install 'moto[server]')")
     with NatsServer(workdir / "nats-server.conf", port=port):
         _say(f"  nats-server listening on 127.0.0.1:{port}")
         stop = asyncio.Event()
@@ -218,6 +262,8 @@ async def _run(workdir: Path, settings_file: Path, port: int, *, mode: str, xkey
         results = [await step(url) for step in steps]
         results.append(await _edge_worker(url, idp))
         results.append(await _expired_worker(url, idp))
+        if sts is not None:
+            results.append(await _aws_lambda(url, sts))
         stop.set()
         await service
     return results
