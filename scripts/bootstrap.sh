@@ -17,12 +17,3 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -e '.[dev]'
   touch "$stamp"
 fi
-# Headless Chromium renders the audit report in tests/integration/audit/test_report_browser.py
-# (Debian's package; the test skips, saying why, where it cannot be installed).
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
-    && [ "$(id -u)" = 0 ]; then
-  echo "installing chromium with apt-get (for the audit report test)" >&2
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      --no-install-recommends chromium; } >/dev/null \
-    || echo "could not install chromium; the audit report browser test will skip" >&2
-fi

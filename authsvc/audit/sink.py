@@ -3,9 +3,9 @@
 ``FileSink`` appends JSON lines to a file opened with O_APPEND. ``append`` hands the line to
 the OS at once; ``commit`` makes everything appended so far durable. With ``fsync=True`` (the
 default) commits are grouped: every caller waiting at the same moment shares one
-``fsync``, which runs in a worker thread so the event loop keeps serving. A failed write or
-fsync raises ``AuditError``, which the service turns into a deny (``audit_unavailable``):
-nobody is admitted unaudited.
+``fsync``, which runs on a dedicated thread (``Fsyncer``) so the event loop keeps serving.
+A failed write or fsync raises ``AuditError``, which the service turns into a deny
+(``audit_unavailable``): nobody is admitted unaudited.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from authsvc.audit.files import fsync_dir
+from authsvc.audit.fsyncer import Fsyncer
 from authsvc.errors import AuditError
 
 
@@ -65,6 +66,7 @@ class FileSink:
         self._fsync = fsync
         self._file: BinaryIO | None = None
         self._retired: list[BinaryIO] = []  # rotated away while an fsync was running
+        self._fsyncer = Fsyncer()
         self.size = 0
         self._waiting: asyncio.Future[None] | None = None  # the next fsync's waiters
         self._flusher: asyncio.Task[None] | None = None
@@ -131,7 +133,7 @@ class FileSink:
             group, self._waiting = self._waiting, None
             try:
                 fd = self._open().fileno()
-                await asyncio.to_thread(os.fsync, fd)
+                await self._fsyncer.fsync(fd)
             except (OSError, AuditError, ValueError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else str(exc)
                 group.set_exception(AuditError(f"cannot fsync audit log {self.path}: {reason}"))
@@ -148,3 +150,4 @@ class FileSink:
             with contextlib.suppress(OSError):
                 self._file.close()
             self._file = None
+        self._fsyncer.stop()

@@ -87,25 +87,6 @@ async def _refused(url: str, user: str, action: str, subject: str) -> bool:
     return any("permissions violation" in str(error).lower() for error in seen if error)
 
 
-async def _received(url: str, user: str, subscription: str, subject: str,
-                    wait: float) -> bool:
-    nc = await nats.connect(url, user=user, password=user, allow_reconnect=False)
-    admin = await nats.connect(url, user="admin", password="admin")
-    try:
-        sub = await nc.subscribe(subscription)
-        await nc.flush()
-        await admin.publish(subject, b"x")
-        await admin.flush()
-        try:
-            await sub.next_msg(timeout=wait)
-        except nats.errors.TimeoutError:
-            return False
-        return True
-    finally:
-        await nc.close()
-        await admin.close()
-
-
 async def test_subscribe_matches_the_server(server: NatsServer) -> None:
     disagreements = []
     for name in SETS:
@@ -126,6 +107,35 @@ async def test_publish_matches_the_server(server: NatsServer) -> None:
     assert disagreements == []
 
 
+async def _first_delivered(url: str, user: str, subscription: str,
+                           subjects: list[str]) -> str:
+    """Publish ``subjects`` in order from one connection; the first one delivered.
+
+    Messages from one publisher arrive in order, so if the last (allowed) subject is the
+    first to arrive, every subject before it was filtered: no timing guess involved.
+    """
+    nc = await nats.connect(url, user=user, password=user, allow_reconnect=False)
+    admin = await nats.connect(url, user="admin", password="admin")
+    try:
+        sub = await nc.subscribe(subscription)
+        await nc.flush()
+        for _attempt in range(3):
+            # Rarely (seen only under a full, loaded suite run) a first publish is never
+            # delivered; publishing the same ordered pair again keeps the check exact.
+            for subject in subjects:
+                await admin.publish(subject, b"x")
+            await admin.flush()
+            try:
+                msg = await sub.next_msg(timeout=3)
+            except nats.errors.TimeoutError:
+                continue
+            return str(msg.subject)
+        raise AssertionError("no message delivered to an allowed subscription")
+    finally:
+        await nc.close()
+        await admin.close()
+
+
 @pytest.mark.parametrize(("name", "subscription", "subjects"), [
     ("deny-inside", "orders.>", ["orders.secret.x", "orders.public.x"]),
     ("star-deny", "a.*.c", ["a.b.c", "a.x.c"]),
@@ -135,11 +145,8 @@ async def test_delivery_filter_matches_the_server(server: NatsServer, name: str,
     permissions = _permissions(name)
     assert can_subscribe(permissions, subscription)  # the quirk: the broad SUB is accepted
     assert [can_receive(permissions, subject) for subject in subjects] == [False, True]
-    for subject in subjects:
-        expected = can_receive(permissions, subject)
-        # Wait long for a message that should come (loaded CI), briefly for one that should not.
-        wait = 3.0 if expected else 0.3
-        assert await _received(server.url, name, subscription, subject, wait) is expected, subject
+    # The server agrees when the denied subject never arrives before the allowed one.
+    assert await _first_delivered(server.url, name, subscription, subjects) == subjects[1]
 
 
 def test_the_quirks_are_among_the_probes() -> None:
