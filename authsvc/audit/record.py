@@ -6,12 +6,12 @@ by fingerprint. Field names are a stable contract for exports (see docs/audit.md
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from authsvc.audit.chain import canonical
 from authsvc.domain import ConnectRequest, Grant, Identity
 
 # 2: records are chained (seq, prev_hash, record_hash) and carry event_id and instance;
@@ -112,4 +112,4 @@ def to_record(facts: DecisionFacts) -> dict[str, Any]:
 
 def encode(record: dict[str, Any]) -> bytes:
     """Canonical bytes: sorted keys, no whitespace, UTF-8, one line."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical(record)

@@ -24,7 +24,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from authsvc.domain import Allow, ConnectRequest, Decision, Deny, DenyReason, Identity
+from authsvc.domain import (
+    Allow,
+    ConnectRequest,
+    Decision,
+    Deny,
+    DenyReason,
+    Grant,
+    Identity,
+)
 from authsvc.policy.matchers import ClaimHolds, Facts
 from authsvc.policy.merge import cap_ttl, merge_grants, with_guardrails
 from authsvc.policy.model import Effect, GrantSpec, Policy, Rule
@@ -103,15 +111,30 @@ def _decide(matched: Sequence[Rule], traces: Sequence[RuleTrace], facts: Facts,
         return Deny(DenyReason.ACCOUNT_AMBIGUOUS,
                     detail=f"matching rules name accounts {', '.join(accounts)}",
                     rule_ids=rule_ids)
-    guardrails = [rule.permissions for rule in matched
-                  if rule.is_guardrail and rule.permissions is not None]
-    grant = with_guardrails(merge_grants(rule_ids, grants, policy.defaults), guardrails)
+    grant = _merged_grant(policy, rule_ids, grants, matched)
     try:
         grant = render_grant(grant, facts.identity)
     except TemplateError as exc:
         # Fail the whole decision: never drop or widen an entry (templates module docstring).
         return Deny(DenyReason.TEMPLATE_INVALID, detail=str(exc), rule_ids=rule_ids)
     return Allow(cap_ttl(grant, _ttl_caps(grants, facts)))
+
+
+def _merged_grant(policy: Policy, rule_ids: tuple[str, ...], grants: Sequence[GrantSpec],
+                  matched: Sequence[Rule]) -> Grant:
+    """Allow grants merged with the matching guardrails, memoised per policy.
+
+    The merge depends only on which rules matched; templates and TTL caps depend on the
+    identity and the time, so the caller applies them every time.
+    """
+    guarding = [rule for rule in matched if rule.is_guardrail and rule.permissions is not None]
+
+    def merged() -> Grant:
+        guardrails = [rule.permissions for rule in guarding if rule.permissions is not None]
+        return with_guardrails(merge_grants(rule_ids, grants, policy.defaults), guardrails)
+
+    grant: Grant = policy.memo((rule_ids, tuple(rule.id for rule in guarding)), merged)
+    return grant
 
 
 def _grant(rule: Rule) -> GrantSpec:

@@ -32,11 +32,11 @@ keys are errors everywhere. Validation failures raise ``PydanticCustomError`` wi
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
@@ -371,6 +371,22 @@ class Policy(BaseModel):
     revision: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     sources: tuple[str, ...] = ()
     _index: RuleIndex | None = PrivateAttr(default=None)
+    # Merged grants by (allow rule ids, guardrail ids): the merge depends on nothing else,
+    # and the same few combinations recur on every connect. Bounded; see merged_grant().
+    _merged: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = PrivateAttr(
+        default_factory=dict)
+
+    def memo(self, key: tuple[tuple[str, ...], tuple[str, ...]], build: Callable[[], Any]
+             ) -> Any:
+        """``build()`` once per ``key`` for this policy (at most 4,096 keys kept)."""
+        cache = self._merged
+        found = cache.get(key)
+        if found is None:
+            found = build()
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[key] = found
+        return found
 
     def candidates(self, identity: Identity) -> tuple[Rule, ...]:
         """The rules that could match ``identity`` (see ``policy.index``), in policy order."""
