@@ -1,4 +1,4 @@
-"""Connect benchmark: connects/s, latency and CPU per connect through three auth paths.
+"""Connect benchmark: connects/s, latency and CPU per connect through four auth paths.
 
 Run from the repository root::
 
@@ -123,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         type=_override,
         metavar="KEY=VALUE",
-        help="override an authsvc setting for both callout scenarios, e.g. audit.fsync=false",
+        help="override an authsvc setting for the callout scenarios, e.g. audit.fsync=false",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--keep", action="store_true", help="keep temp dirs (configs, logs)")

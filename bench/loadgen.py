@@ -64,6 +64,23 @@ class TokenCredentials:
         return {"auth_token": self.token}
 
 
+class TokenPoolCredentials:
+    """A different ``auth_token`` on each connect, round-robin through a pool (OIDC JWTs)."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        """*tokens* must not be empty."""
+        if not tokens:
+            raise ValueError("empty token pool")
+        self._tokens = tokens
+        self._next = 0
+
+    def fields(self, info: ServerInfo) -> dict[str, str]:
+        """The next token of the pool."""
+        token = self._tokens[self._next]
+        self._next = (self._next + 1) % len(self._tokens)
+        return {"auth_token": token}
+
+
 class NkeyCredentials:
     """``nkey`` + ``sig``: ed25519 signature over the INFO nonce with the user's seed."""
 

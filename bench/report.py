@@ -129,25 +129,25 @@ def median_total_cpu(results: list[ScenarioResult], scenario: str) -> float | No
     return statistics.median(values) if values else None
 
 
-def cpu_cost_ratio(results: list[ScenarioResult]) -> float | None:
-    """minimal ÷ authsvc total CPU per connect: the conn/s ratio a quiet, CPU-bound host
+def cpu_cost_ratio(results: list[ScenarioResult], scenario: str = "authsvc") -> float | None:
+    """minimal ÷ *scenario* total CPU per connect: the conn/s ratio a quiet, CPU-bound host
     converges to. Other processes stealing cores barely move it, unlike conn/s."""
-    authsvc, minimal = median_total_cpu(results, "authsvc"), median_total_cpu(results, "minimal")
+    authsvc, minimal = median_total_cpu(results, scenario), median_total_cpu(results, "minimal")
     if authsvc is None or minimal is None or authsvc == 0:
         return None
     return minimal / authsvc
 
 
-def ratio(results: list[ScenarioResult]) -> float | None:
-    """Median authsvc connects/s ÷ median minimal connects/s, when both ran."""
-    authsvc, minimal = median_rate(results, "authsvc"), median_rate(results, "minimal")
+def ratio(results: list[ScenarioResult], scenario: str = "authsvc") -> float | None:
+    """Median *scenario* connects/s ÷ median minimal connects/s, when both ran."""
+    authsvc, minimal = median_rate(results, scenario), median_rate(results, "minimal")
     if authsvc is None or not minimal:
         return None
     return authsvc / minimal
 
 
 _COLUMNS = (
-    ("scenario", 10), ("conn/s", 8), ("p50 ms", 7), ("p90 ms", 7), ("p99 ms", 7), ("max ms", 7),
+    ("scenario", 12), ("conn/s", 8), ("p50 ms", 7), ("p90 ms", 7), ("p99 ms", 7), ("max ms", 7),
     ("ok", 7), ("errors", 6), ("svc µs/conn", 11), ("nats µs/conn", 12), ("gen µs/conn", 11),
 )  # fmt: skip
 
@@ -164,10 +164,10 @@ def render_table(results: list[ScenarioResult], concurrency: int) -> str:
     for r in results:
         label = f"{r.scenario}#{r.round}" if several else r.scenario
         if r.unavailable is not None:
-            lines.append(f"{label:>10}  not run: {r.unavailable}")
+            lines.append(f"{label:>12}  not run: {r.unavailable}")
             continue
         cells = [
-            f"{label:>10}", _cell(r.connects_per_s, 8, 0), _cell(r.p50_ms, 7, 2),
+            f"{label:>12}", _cell(r.connects_per_s, 8, 0), _cell(r.p50_ms, 7, 2),
             _cell(r.p90_ms, 7, 2), _cell(r.p99_ms, 7, 2), _cell(r.max_ms, 7, 1),
             f"{r.ok:>7}", f"{r.error_count:>6}", _cell(r.responder_cpu_us_per_conn, 11, 0),
             _cell(r.nats_cpu_us_per_conn, 12, 0), _cell(r.loadgen_cpu_us_per_conn, 11, 0),
@@ -202,18 +202,24 @@ def render_table(results: list[ScenarioResult], concurrency: int) -> str:
     lines.append(
         f"authsvc / minimal at {concurrency} concurrent: {shown} (target >= {TARGET_RATIO:.2f})"
     )
-    authsvc_cpu = median_service_cpu(results, "authsvc")
+    oidc = ratio(results, "authsvc-oidc")
+    if oidc is not None:
+        lines.append(f"authsvc-oidc / minimal at {concurrency} concurrent: {oidc:.2f} "
+                     f"(target >= {TARGET_RATIO:.2f})")
     minimal_cpu = median_service_cpu(results, "minimal")
-    if authsvc_cpu is not None and minimal_cpu:
-        lines.append(
-            f"service CPU per connect: authsvc {authsvc_cpu:.0f} µs, minimal {minimal_cpu:.0f} µs "
-            f"({authsvc_cpu / minimal_cpu:.2f}x)"
-        )
-    by_cost = cpu_cost_ratio(results)
-    if by_cost is not None:
-        lines.append(
-            f"authsvc / minimal by total CPU per connect (quiet-host estimate): {by_cost:.2f}"
-        )
+    for name in ("authsvc", "authsvc-oidc"):
+        authsvc_cpu = median_service_cpu(results, name)
+        if authsvc_cpu is not None and minimal_cpu:
+            lines.append(
+                f"service CPU per connect: {name} {authsvc_cpu:.0f} µs, minimal "
+                f"{minimal_cpu:.0f} µs ({authsvc_cpu / minimal_cpu:.2f}x)"
+            )
+    for name in ("authsvc", "authsvc-oidc"):
+        by_cost = cpu_cost_ratio(results, name)
+        if by_cost is not None:
+            lines.append(
+                f"{name} / minimal by total CPU per connect (quiet-host estimate): {by_cost:.2f}"
+            )
     return "\n".join(lines)
 
 
@@ -223,9 +229,12 @@ def to_json_document(results: list[ScenarioResult], concurrency: int) -> dict[st
         "concurrency": concurrency,
         "runs": [asdict(r) for r in results],
         "authsvc_over_minimal": ratio(results),
+        "authsvc_oidc_over_minimal": ratio(results, "authsvc-oidc"),
         "authsvc_over_minimal_by_cpu_cost": cpu_cost_ratio(results),
+        "authsvc_oidc_over_minimal_by_cpu_cost": cpu_cost_ratio(results, "authsvc-oidc"),
         "service_cpu_us_per_conn": {
-            name: median_service_cpu(results, name) for name in ("minimal", "authsvc")
+            name: median_service_cpu(results, name)
+            for name in ("minimal", "authsvc", "authsvc-oidc")
         },
         "target_ratio": TARGET_RATIO,
     }

@@ -3,6 +3,8 @@
 * ``token``   — nats-server's built-in ``authorization { token }``; no callout at all.
 * ``minimal`` — auth callout answered by :mod:`bench.minimal_responder` (no verification).
 * ``authsvc`` — auth callout answered by ``authsvc serve`` (the real service).
+* ``authsvc-oidc`` — the same, but clients send OIDC JWTs (RS256, a different one on every
+  connect, ``auth_token``) verified against a loopback JWKS (:mod:`bench.oidc`).
 
 Both callout scenarios get their keys and server config from the authsvc CLI (``keys init``,
 ``nats-config``) so they run against the same server setup; if the CLI cannot provide them the
@@ -23,10 +25,18 @@ from typing import Any
 import yaml
 
 from bench.keys import load_curve, load_keypair, new_user, raw_seed, write_config_mode_keys
-from bench.loadgen import Credentials, NkeyCredentials, TokenCredentials, connect_once
+from bench.loadgen import (
+    Credentials,
+    NkeyCredentials,
+    TokenCredentials,
+    TokenPoolCredentials,
+    connect_once,
+)
+from bench.oidc import ISSUER as OIDC_ISSUER
+from bench.oidc import SUBJECT_GLOB, BenchIssuer, issuer_settings
 from bench.procs import Child, ProcessError, free_port, run_tool, start_nats_server, venv_tool
 
-SCENARIOS = ("token", "minimal", "authsvc")
+SCENARIOS = ("token", "minimal", "authsvc", "authsvc-oidc")
 TARGET_ACCOUNT = "APP"
 AUTH_TIMEOUT_S = 2  # nats-server default; a lost reply costs a client this long
 
@@ -57,7 +67,7 @@ async def open_target(
     """
     if name == "token":
         builder = _token_target
-    elif name in ("minimal", "authsvc"):
+    elif name in ("minimal", "authsvc", "authsvc-oidc"):
         builder = _callout_target
     else:
         raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
@@ -96,9 +106,14 @@ def _callout_target(
     keys_dir = workdir / "keys"
     _init_keys(keys_dir, notes)
     client = new_user()
-    settings = _write_settings(workdir, port, keys_dir, client.public_key, overrides)
+    credentials: Credentials = NkeyCredentials(client.public_key, raw_seed(client))
+    rule_match: dict[str, Any] = {"source": "nkey", "subject": client.public_key}
+    identity: dict[str, Any] = {}
+    if name == "authsvc-oidc":
+        credentials, rule_match, identity = _oidc_client(workdir, children, notes)
+    settings = _write_settings(workdir, port, keys_dir, rule_match, overrides, identity)
     config = _server_config(workdir, settings, port, keys_dir, notes)
-    children.append(start_nats_server(config, port, workdir))
+    children.insert(0, start_nats_server(config, port, workdir))
     url = f"nats://127.0.0.1:{port}"
     if name == "minimal":
         argv = [
@@ -108,8 +123,24 @@ def _callout_target(
     else:
         argv = [venv_tool("authsvc"), "serve", "--config", str(settings)]
     children.append(Child(name, argv, workdir))
-    credentials = NkeyCredentials(client.public_key, raw_seed(client))
-    return Target(port, credentials, children[0], children[1], notes)
+    return Target(port, credentials, children[0], children[-1], notes)
+
+
+def _oidc_client(
+    workdir: Path, children: list[Child], notes: list[str]
+) -> tuple[Credentials, dict[str, Any], dict[str, Any]]:
+    """Serve a JWKS on loopback and mint the token pool (credentials, rule match, identity)."""
+    issuer = BenchIssuer.create(workdir)
+    jwks_port = free_port()
+    argv = [venv_tool("python"), "-m", "http.server", str(jwks_port),
+            "--bind", "127.0.0.1", "--directory", str(issuer.jwks_dir)]  # fmt: skip
+    children.append(Child("jwks", argv, workdir))
+    tokens = issuer.mint_tokens()
+    notes.append(f"oidc: RS256-2048, {len(tokens)} distinct tokens of {len(tokens[0])} bytes, "
+                 "one per connect; JWKS fetched once from loopback, then cached")
+    match = {"source": "oidc", "issuer": OIDC_ISSUER, "subject_glob": SUBJECT_GLOB}
+    jwks_uri = f"http://127.0.0.1:{jwks_port}/jwks.json"
+    return TokenPoolCredentials(tokens), match, issuer_settings(jwks_uri)
 
 
 def _init_keys(keys_dir: Path, notes: list[str]) -> None:
@@ -126,13 +157,14 @@ def _init_keys(keys_dir: Path, notes: list[str]) -> None:
 
 
 def _write_settings(
-    workdir: Path, port: int, keys_dir: Path, client_key: str, overrides: Mapping[str, object]
+    workdir: Path, port: int, keys_dir: Path, match: Mapping[str, Any],
+    overrides: Mapping[str, object], identity: Mapping[str, Any] | None = None,
 ) -> Path:
-    """authsvc settings + a policy that admits exactly the load generator's nkey."""
+    """authsvc settings + a policy that admits exactly the load generator's identity."""
     policy = workdir / "policy.yaml"
     rule = {
         "id": "bench-client",
-        "match": {"source": "nkey", "subject": client_key},
+        "match": dict(match),
         "grant": {
             "account": TARGET_ACCOUNT,
             "ttl": "10m",
@@ -150,6 +182,8 @@ def _write_settings(
         "policy": {"paths": [str(policy)]},
         "audit": {"path": str(workdir / "audit.jsonl")},
     }
+    if identity:
+        document["identity"] = dict(identity)
     for dotted, value in overrides.items():
         *parents, leaf = dotted.split(".")
         node = document
