@@ -71,10 +71,11 @@ class CalloutService:
 
     async def handle(self, payload: bytes, headers: Mapping[str, str] | None) -> bytes | None:
         """The reply to publish, or None to drop. Never raises."""
-        started = time.perf_counter()
+        started = Stopwatch()
         now = self._clock.now()
         try:
             request = decode_request(payload, headers, now=now, rules=self._rules)
+            started.lap("decode")
         except RequestRejected as rejected:
             return self._refuse_request(rejected, now, started)
         except Exception as exc:  # a codec bug must not crash the service
@@ -90,7 +91,7 @@ class CalloutService:
     def refuse(self, payload: bytes, headers: Mapping[str, str] | None,
                reason: DenyReason) -> bytes | None:
         """Deny without deciding (overload, shutdown); still audited and addressed."""
-        started = time.perf_counter()
+        started = Stopwatch()
         now = self._clock.now()
         try:
             request = decode_request(payload, headers, now=now, rules=self._rules)
@@ -101,19 +102,21 @@ class CalloutService:
             return None
         return self._deny(request, Deny(reason), now, started, outcome=Outcome.ERROR)
 
-    async def _decide(self, request: ConnectRequest, now: datetime, started: float) -> bytes:
+    async def _decide(self, request: ConnectRequest, now: datetime, started: Stopwatch) -> bytes:
         verified = await self._verifiers.verify(request, now=now)
+        started.lap("verify")
         if isinstance(verified, Deny):
             return self._deny(request, verified, now, started)
         policy = self._policy()
         decision = evaluate(verified, request, policy, now)
+        started.lap("policy")
         if isinstance(decision, Deny):
             return self._deny(request, decision, now, started, identity=verified,
                               revision=policy.revision)
         return await self._allow(request, verified, decision, policy.revision, now, started)
 
     async def _allow(self, request: ConnectRequest, identity: Identity, decision: Allow,
-                     revision: str, now: datetime, started: float) -> bytes:
+                     revision: str, now: datetime, started: Stopwatch) -> bytes:
         grant = decision.grant
         if grant.account in self._forbidden:
             deny = Deny(DenyReason.ACCOUNT_FORBIDDEN, f"grant into {grant.account!r} refused",
@@ -121,6 +124,7 @@ class CalloutService:
             return self._deny(request, deny, now, started, identity=identity, revision=revision)
         minted = self._minter.mint(grant=grant, identity=identity,
                                    user_nkey=request.user_nkey, now=now)
+        started.lap("mint")
         if isinstance(minted, Deny):
             return self._deny(request, minted, now, started, identity=identity,
                               revision=revision)
@@ -132,7 +136,7 @@ class CalloutService:
         return encode_response(reply_to=_reply_address(request), signer=self._minter.issuer,
                                now=now, user_jwt=minted.token, xkey=self._rules.xkey)
 
-    def _deny(self, request: ConnectRequest, deny: Deny, now: datetime, started: float, *,
+    def _deny(self, request: ConnectRequest, deny: Deny, now: datetime, started: Stopwatch, *,
               identity: Identity | None = None, revision: str = "",
               outcome: Outcome = Outcome.DENY) -> bytes:
         facts = self._facts(request, outcome, deny.reason.value, started, now,
@@ -142,7 +146,7 @@ class CalloutService:
         return self._error_reply(_reply_address(request), deny.reason, now)
 
     def _fault(self, request: ConnectRequest, exc: Exception, now: datetime,
-               started: float) -> bytes:
+               started: Stopwatch) -> bytes:
         reason = next((code for kind, code in _FAULT_REASONS if isinstance(exc, kind)),
                       DenyReason.INTERNAL_ERROR)
         if not isinstance(exc, AuthsvcError):
@@ -152,14 +156,14 @@ class CalloutService:
         return self._deny(request, Deny(reason, f"{type(exc).__name__}: {exc}"), now, started,
                           outcome=Outcome.ERROR)
 
-    def _refuse_request(self, rejected: RequestRejected, now: datetime, started: float, *,
+    def _refuse_request(self, rejected: RequestRejected, now: datetime, started: Stopwatch, *,
                         outcome: Outcome = Outcome.DENY) -> bytes | None:
         address = rejected.reply_to
         facts = DecisionFacts(
             time=now, outcome=outcome, reason=rejected.reason.value, detail=rejected.detail,
             user_nkey=address.user_nkey if address else "",
             server_id=address.server_id if address else "",
-            latency_ms=(time.perf_counter() - started) * 1000)
+            latency_ms=started.total_ms(), stages_ms=started.stages)
         self._record_best_effort(facts)
         if address is None or self._invalid_request is InvalidRequestAction.DROP:
             return None
@@ -170,7 +174,7 @@ class CalloutService:
         return encode_response(reply_to=address, signer=self._minter.issuer, now=now,
                                error=reason.value, xkey=self._rules.xkey)
 
-    def _facts(self, request: ConnectRequest, outcome: Outcome, reason: str, started: float,
+    def _facts(self, request: ConnectRequest, outcome: Outcome, reason: str, started: Stopwatch,
                now: datetime, *, identity: Identity | None = None, revision: str = "",
                grant: Grant | None = None, minted: MintedJwt | None = None, detail: str = "",
                rule_ids: tuple[str, ...] = ()) -> DecisionFacts:
@@ -181,7 +185,7 @@ class CalloutService:
             jwt_id=minted.jti if minted else "",
             jwt_expires_at=minted.expires_at if minted else None,
             policy_revision=revision, rule_ids=grant.rule_ids if grant else rule_ids,
-            latency_ms=(time.perf_counter() - started) * 1000)
+            latency_ms=started.total_ms(), stages_ms=started.stages)
 
     def _record(self, facts: DecisionFacts) -> None:
         self._audit.append(to_record(facts))
@@ -192,6 +196,28 @@ class CalloutService:
             self._record(facts)
         except AuditError as exc:
             log.error("audit write failed for a %s (%s): %s", facts.outcome, facts.reason, exc)
+
+
+class Stopwatch:
+    """Per-request timing: ``lap(stage)`` records the milliseconds since the previous lap.
+
+    Stages are decode, verify, policy and mint; writing the audit record itself cannot be
+    timed inside that record (``latency_ms`` is the total up to the record).
+    """
+
+    __slots__ = ("_last", "_started", "stages")
+
+    def __init__(self) -> None:
+        self._started = self._last = time.perf_counter()
+        self.stages: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = round((now - self._last) * 1000, 3)
+        self._last = now
+
+    def total_ms(self) -> float:
+        return (time.perf_counter() - self._started) * 1000
 
 
 def _reply_address(request: ConnectRequest) -> ReplyAddress:

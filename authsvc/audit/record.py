@@ -6,13 +6,17 @@ by fingerprint. Field names are a stable contract for exports (see docs/audit.md
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from authsvc.audit.chain import canonical
-from authsvc.domain import ConnectRequest, Grant, Identity
+from authsvc.domain import ClientTls, ConnectRequest, Grant, Identity
 
 # 2: records are chained (seq, prev_hash, record_hash) and carry event_id and instance;
 # ``type`` is no longer always "decision".
@@ -44,6 +48,7 @@ class DecisionFacts:
     policy_revision: str = ""
     rule_ids: tuple[str, ...] = ()
     latency_ms: float = 0.0
+    stages_ms: Mapping[str, float] | None = None  # decode, verify, policy, mint (ms each)
 
 
 def iso(at: datetime | None) -> str | None:
@@ -61,7 +66,28 @@ def _request_fields(request: ConnectRequest) -> dict[str, Any]:
         },
         "request_id": request.request_id,
         "sealed": request.sealed,
+        **({"tls": _tls_fields(request.tls)} if request.tls is not None else {}),
     }
+
+
+def _tls_fields(tls: ClientTls) -> dict[str, Any]:
+    """TLS version, cipher and the SHA-256 fingerprint of the client's leaf certificate
+    (the verified chain's first, else the first presented); never the certificate itself."""
+    leaf = tls.verified_chains[0][0] if tls.verified_chains and tls.verified_chains[0] else \
+        (tls.certs[0] if tls.certs else "")
+    return {"version": tls.version, "cipher": tls.cipher,
+            "fingerprint_sha256": pem_fingerprint(leaf) if leaf else ""}
+
+
+def pem_fingerprint(pem: str) -> str:
+    """SHA-256 (hex) of the DER bytes inside a PEM certificate; "" if it is not PEM."""
+    body = "".join(line.strip() for line in pem.splitlines()
+                   if line.strip() and not line.startswith("-----"))
+    try:
+        der = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    return hashlib.sha256(der).hexdigest() if der else ""
 
 
 def _identity_fields(identity: Identity) -> dict[str, Any]:
@@ -97,6 +123,8 @@ def to_record(facts: DecisionFacts) -> dict[str, Any]:
         "rule_ids": list(facts.rule_ids),
         "latency_ms": round(facts.latency_ms, 3),
     }
+    if facts.stages_ms:
+        record["stages_ms"] = dict(facts.stages_ms)
     if facts.detail:
         record["detail"] = facts.detail
     if facts.request is not None:

@@ -53,8 +53,9 @@ async def _admitted(d: Deployment, name: str) -> bool:
                                 allow_reconnect=False, connect_timeout=5)
     except NatsError:
         return False
+    admitted = bool(nc.is_connected)  # nats-py may return unconnected on a bare close
     await nc.close()
-    return True
+    return admitted
 
 
 def _events(d: Deployment, kind: str, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:

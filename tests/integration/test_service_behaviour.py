@@ -50,8 +50,9 @@ async def _try_connect(d: Deployment, name: str) -> tuple[bool, float]:
                                 allow_reconnect=False, connect_timeout=5)
     except NatsError:
         return False, time.monotonic() - started
+    admitted = bool(nc.is_connected)  # nats-py may return unconnected on a bare close
     await nc.close()
-    return True, time.monotonic() - started
+    return admitted, time.monotonic() - started
 
 
 async def _run_in_process(d: Deployment, delay: float) -> tuple[asyncio.Event, asyncio.Task[None]]:

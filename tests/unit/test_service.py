@@ -255,3 +255,45 @@ async def test_secrets_never_reach_the_audit_log(tmp_path: Path) -> None:
     text = env.d.audit_path.read_text()
     for secret in ("tok-SECRET-1", "pw-SECRET-2", "pw-SECRET-3", env.d.identity("writer").seed):
         assert secret not in text
+
+
+async def test_allow_records_stage_timings(tmp_path: Path) -> None:
+    env = Env(tmp_path, xkey=False)
+    await env.handle(*env.sign(env.claims()))
+    record = env.audit()[-1]
+    assert record["decision"] == "allow"
+    assert set(record["stages_ms"]) == {"decode", "verify", "policy", "mint"}
+    assert all(value >= 0 for value in record["stages_ms"].values())
+    assert sum(record["stages_ms"].values()) <= record["latency_ms"] + 0.01
+
+
+def _self_signed_pem() -> tuple[str, str]:
+    """A throwaway client certificate (PEM) and the SHA-256 of its DER bytes."""
+    import hashlib
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client-7")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7)
+            .not_valid_before(NOW).not_valid_after(NOW + timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), hashlib.sha256(der).hexdigest()
+
+
+async def test_client_tls_is_recorded_as_a_fingerprint(tmp_path: Path) -> None:
+    env = Env(tmp_path, xkey=False)
+    pem, fingerprint = _self_signed_pem()
+    claims = env.claims(client_tls={"version": "1.3", "cipher": "TLS_AES_128_GCM_SHA256",
+                                    "verified_chains": [[pem]]})
+    await env.handle(*env.sign(claims))
+    record = env.audit()[-1]
+    assert record["tls"] == {"version": "1.3", "cipher": "TLS_AES_128_GCM_SHA256",
+                             "fingerprint_sha256": fingerprint}
+    assert "BEGIN CERTIFICATE" not in env.d.audit_path.read_text()

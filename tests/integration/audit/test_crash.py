@@ -44,7 +44,10 @@ async def _load(d: Deployment, stop: asyncio.Event) -> set[str]:
             except (NatsError, OSError, TimeoutError):
                 await asyncio.sleep(0.05)
                 continue
-            admitted.add(name)
+            # nats-py returns without raising when the server closes the socket instead of
+            # answering PONG or -ERR: only a CONNECTED client was admitted.
+            if nc.is_connected:
+                admitted.add(name)
             await nc.close()
 
     await asyncio.gather(*(worker() for _ in range(WORKERS)))
@@ -105,5 +108,6 @@ async def _load_once(d: Deployment) -> bool:
                                 allow_reconnect=False, connect_timeout=5)
     except NatsError:
         return False
+    admitted = bool(nc.is_connected)
     await nc.close()
-    return True
+    return admitted
