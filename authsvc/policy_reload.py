@@ -309,6 +309,7 @@ class PolicyReloader:
     def _activate(self, candidate: _Candidate, trigger: Trigger, previous: Policy) -> None:
         policy, added = candidate.policy, candidate.accounts_added
         self._record(ACTIVATED, trigger=str(trigger), revision=policy.revision,
+                     git_revision=policy.git_revision,
                      previous_revision=previous.revision, rules=len(policy.rules),
                      sources=list(policy.sources), accounts_added=list(added))
         self.holder.current = policy

@@ -190,6 +190,7 @@ def _audit_start(components: Components, settings: Settings) -> None:
     components.audit.start(
         version=__version__, pid=os.getpid(), mode=settings.nats.mode,
         policy_revision=components.policy.current.revision,
+        policy_git_revision=components.policy.current.git_revision,
         keys={"issuer": components.minter.issuer.public_key,
               "xkey": xkey.public_key if xkey else None,
               "audit": components.audit.signer_key})

@@ -72,8 +72,10 @@ def run_check(args: argparse.Namespace) -> int:
     warnings = lint(policy)
     lines = [f"warning: {w.rule_id}: {w.message} [{w.code}]" for w in warnings]
     lines.append(f"ok: {len(policy.rules)} rules from {len(policy.sources)} file(s), "
-                 f"revision {policy.revision[:12]}, {len(warnings)} warning(s)")
-    data = {"ok": True, "revision": policy.revision, "rules": len(policy.rules), "errors": [],
+                 f"revision {policy.revision[:12]}{_git_label(policy.git_revision)}, "
+                 f"{len(warnings)} warning(s)")
+    data = {"ok": True, "revision": policy.revision, "git_revision": policy.git_revision,
+            "rules": len(policy.rules), "errors": [],
             "warnings": [{"code": w.code, "rule": w.rule_id, "message": w.message}
                          for w in warnings]}
     _emit(args.format, data, "\n".join(lines))
@@ -191,3 +193,11 @@ def _junit(suite: Any) -> str:
 
 def _emit(fmt: str, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, sort_keys=True) if fmt == "json" else text)
+
+
+def _git_label(git_revision: str) -> str:
+    """`` (git abc123def456)`` or `` (git abc123def456+dirty)``; empty outside git."""
+    if not git_revision:
+        return ""
+    dirty = "+dirty" if git_revision.endswith("+dirty") else ""
+    return f" (git {git_revision[:12]}{dirty})"

@@ -10,6 +10,7 @@ appear in at most one file. Every problem is a ``PolicyError`` naming file, line
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +47,37 @@ class _Document:
 
 
 def load_policy(paths: Sequence[Path]) -> Policy:
-    """Load and compose the policy files at ``paths`` (files or directories, in this order)."""
+    """Load and compose the policy files at ``paths`` (files or directories, in this order).
+
+    Besides the content digest (``revision``), ``git_revision`` names the commit the files
+    come from when they live in a git work tree (``<sha>``, or ``<sha>+dirty`` when a file
+    differs from it), so a decision's revision can be traced to a reviewed change.
+    """
     if not paths:
         raise PolicyError("no policy paths given")
-    return _compose([_read(path) for path in _expand(paths)])
+    files = _expand(paths)
+    policy = _compose([_read(path) for path in files])
+    return policy.model_copy(update={"git_revision": git_revision(files)})
+
+
+def git_revision(files: Sequence[Path]) -> str:
+    """The git commit the policy files belong to, "+dirty" if they differ; "" otherwise."""
+    if not files:
+        return ""
+    folder = str(files[0].resolve().parent)
+    try:
+        head = _git(folder, "rev-parse", "--verify", "HEAD")
+        changed = _git(folder, "status", "--porcelain", "--",
+                       *(str(path.resolve()) for path in files))
+    except (OSError, subprocess.SubprocessError):
+        return ""  # no git, not a work tree, or no commit yet: the digest stands alone
+    return f"{head}+dirty" if changed else head
+
+
+def _git(folder: str, *args: str) -> str:
+    done = subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True,  # noqa: S603, S607
+                          timeout=5, check=True)
+    return done.stdout.strip()
 
 
 def load_policy_text(text: str, name: str = "<string>") -> Policy:

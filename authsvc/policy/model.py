@@ -370,6 +370,7 @@ class Policy(BaseModel):
     rules: tuple[Rule, ...] = ()
     revision: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     sources: tuple[str, ...] = ()
+    git_revision: str = ""  # commit of the files, "+dirty" if changed; "" outside git
     _index: RuleIndex | None = PrivateAttr(default=None)
     # Merged grants by (allow rule ids, guardrail ids): the merge depends on nothing else,
     # and the same few combinations recur on every connect. Bounded; see merged_grant().
