@@ -53,6 +53,9 @@ def register(sub: Any) -> None:
     diff.add_argument("new", type=Path, help="new policy file or directory")
     diff.add_argument("--cases", nargs="*", type=Path, default=[],
                       help="PolicyTest files whose identities are compared")
+    diff.add_argument("--audit", nargs="*", type=Path, default=[],
+                      help="audit log files: also compare every identity seen there "
+                           "(without token claims: see docs/policy.md)")
     diff.add_argument("--format", choices=["text", "json"], default="text")
     diff.set_defaults(handler=run_diff)
 
@@ -121,12 +124,15 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_diff(args: argparse.Namespace) -> int:
     """Rules added/removed/changed, and per known identity what it gains or loses."""
+    from authsvc.clock import SystemClock
     from authsvc.policy import load_policy
     from authsvc.policy.diff import diff
+    from authsvc.policy.seen import seen_identities
     from authsvc.policy.testing import load_test_file
 
     cases = [case for path in args.cases for case in load_test_file(path)[0].cases]
-    result = diff(load_policy([args.old]), load_policy([args.new]), cases)
+    seen = seen_identities(args.audit, SystemClock().now())
+    result = diff(load_policy([args.old]), load_policy([args.new]), cases, seen)
     lines = [f"{label} rule: {rule_id}" for label, ids in
              (("+", result.added), ("-", result.removed), ("~", result.changed))
              for rule_id in ids]

@@ -1,12 +1,14 @@
 """What changes between two policies: rules added, removed or changed, and for each known
-identity (from test cases) the decision and the subjects it gains or loses."""
+identity (from test cases, and optionally identities seen in the audit log) the decision and
+the subjects it gains or loses."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from authsvc.domain import Allow, Decision
+from authsvc.domain import Allow, ConnectRequest, Decision, Identity
 from authsvc.policy.cases import Case
 from authsvc.policy.engine import evaluate
 from authsvc.policy.model import Policy
@@ -38,17 +40,31 @@ class PolicyDiff:
         return not (self.added or self.removed or self.changed or self.identities)
 
 
-def diff(old: Policy, new: Policy, cases: Sequence[Case]) -> PolicyDiff:
-    """Compare ``old`` with ``new``, deciding every case under both."""
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """An identity and connection to decide under both policies, e.g. from the audit log."""
+
+    name: str
+    identity: Identity
+    request: ConnectRequest
+    now: datetime
+
+
+def diff(old: Policy, new: Policy, cases: Sequence[Case],
+         seen: Sequence[Subject] = ()) -> PolicyDiff:
+    """Compare ``old`` with ``new``, deciding every case (and every ``seen`` identity)
+    under both."""
     before = {rule.id: rule for rule in old.rules}
     after = {rule.id: rule for rule in new.rules}
     changed = sorted(rule_id for rule_id in before.keys() & after.keys()
                      if before[rule_id] != after[rule_id])
+    subjects = [Subject(case.name, case.identity.build(case.now),
+                        case.connection.build(case.now), case.now) for case in cases]
     changes = []
-    for case in cases:
-        identity, request = case.identity.build(case.now), case.connection.build(case.now)
-        change = _change(case.name, evaluate(identity, request, old, case.now),
-                         evaluate(identity, request, new, case.now))
+    for subject in [*subjects, *seen]:
+        change = _change(subject.name,
+                         evaluate(subject.identity, subject.request, old, subject.now),
+                         evaluate(subject.identity, subject.request, new, subject.now))
         if change is not None:
             changes.append(change)
     return PolicyDiff(added=tuple(sorted(after.keys() - before.keys())),
