@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -131,7 +132,7 @@ def run_diff(args: argparse.Namespace) -> int:
     from authsvc.policy.testing import load_test_file
 
     cases = [case for path in args.cases for case in load_test_file(path)[0].cases]
-    seen = seen_identities(args.audit, SystemClock().now())
+    seen = seen_identities(_audit_records(args.audit), SystemClock().now())
     result = diff(load_policy([args.old]), load_policy([args.new]), cases, seen)
     lines = [f"{label} rule: {rule_id}" for label, ids in
              (("+", result.added), ("-", result.removed), ("~", result.changed))
@@ -207,3 +208,22 @@ def _git_label(git_revision: str) -> str:
         return ""
     dirty = "+dirty" if git_revision.endswith("+dirty") else ""
     return f" (git {git_revision[:12]}{dirty})"
+
+
+def _audit_records(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
+    """The JSON records of audit log files; a line that is not JSON is a PolicyError there."""
+    for path in paths:
+        try:
+            lines = path.read_bytes().splitlines()
+        except OSError as exc:
+            raise PolicyError(f"cannot read audit log: {exc.strerror}", file=str(path)) from exc
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise PolicyError("not a JSON audit record", file=str(path),
+                                  line=number) from None
+            if isinstance(record, dict):
+                yield record

@@ -1,4 +1,5 @@
-"""Identities seen in the audit log, as subjects for ``policy diff``. Reads files.
+"""Identities seen in the audit log, as subjects for ``policy diff``. Pure: the caller
+reads the records (the CLI does, from audit files).
 
 Decision records keep who connected (identity source, principal, subject, issuer) and how
 (client host, type, kind), never the token's claims; a rule that matches on claims or
@@ -8,10 +9,8 @@ nothing about such rules for them.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from authsvc.domain import (
@@ -22,14 +21,16 @@ from authsvc.domain import (
     IdentitySource,
     ServerInfo,
 )
-from authsvc.errors import PolicyError
 from authsvc.policy.diff import Subject
 
 
-def seen_identities(paths: Sequence[Path], now: datetime) -> list[Subject]:
-    """One subject per distinct (principal, client host, connection type) in ``paths``."""
+def seen_identities(records: Iterable[Mapping[str, Any]], now: datetime) -> list[Subject]:
+    """One subject per distinct (principal, client host, connection type) among the
+    decision records in ``records``; other record types are skipped."""
     found: dict[tuple[str, str, str], Subject] = {}
-    for record in _decisions(paths):
+    for record in records:
+        if record.get("type", "decision") != "decision":
+            continue
         identity, client = record.get("identity"), record.get("client") or {}
         if not isinstance(identity, dict) or not identity.get("principal"):
             continue
@@ -38,24 +39,6 @@ def seen_identities(paths: Sequence[Path], now: datetime) -> list[Subject]:
         if key not in found:
             found[key] = _subject(identity, client, now)
     return [found[key] for key in sorted(found)]
-
-
-def _decisions(paths: Sequence[Path]) -> Iterable[dict[str, Any]]:
-    for path in paths:
-        try:
-            lines = path.read_bytes().splitlines()
-        except OSError as exc:
-            raise PolicyError(f"cannot read audit log: {exc.strerror}", file=str(path)) from exc
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise PolicyError("not a JSON audit record", file=str(path),
-                                  line=number) from None
-            if isinstance(record, dict) and record.get("type", "decision") == "decision":
-                yield record
 
 
 def _subject(identity: dict[str, Any], client: dict[str, Any], now: datetime) -> Subject:
