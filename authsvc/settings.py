@@ -32,8 +32,7 @@ from pydantic_settings import (
 )
 
 from authsvc.errors import ConfigError
-from authsvc.policy.durations import parse_duration
-from authsvc.settings_identity import IdentitySettings
+from authsvc.settings_identity import Duration, IdentitySettings
 
 ENV_PREFIX = "AUTHSVC_"
 
@@ -147,16 +146,6 @@ class ServiceSettings(_Section):
     shutdown_grace: float = Field(10.0, ge=0)
 
 
-def _duration(value: object) -> object:
-    """Accept the policy syntax (``12h``, ``90s``), seconds, or ISO 8601 (``PT12H``)."""
-    if isinstance(value, str) and value[:1].isdigit():
-        if value.isdigit():
-            return timedelta(seconds=int(value))
-        return parse_duration(value)
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class MintingSettings(_Section):
@@ -182,8 +171,6 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"],
                          BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)] = "INFO"
-
-    _yaml_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -46,7 +46,11 @@ from authsvc.policy.durations import parse_duration
 
 
 def _duration(value: object) -> object:
-    if isinstance(value, str):
+    """Settings durations: the policy syntax (``12h``, ``90s``), a number of seconds, or
+    ISO 8601 (``PT12H``, parsed by pydantic). Shared by every settings section."""
+    if isinstance(value, str) and value[:1].isdigit():
+        if value.isdigit():
+            return timedelta(seconds=int(value))
         return parse_duration(value)
     return value
 

@@ -3,7 +3,7 @@
 from authsvc.audit.chain import GENESIS, ChainHead, canonical, record_hash
 from authsvc.audit.checkpoint import CheckpointSigner, SignatureCheck
 from authsvc.audit.log import AuditLog, AuditWriter, Rotation
-from authsvc.audit.record import SCHEMA_VERSION, DecisionFacts, Outcome, encode, iso, to_record
+from authsvc.audit.record import SCHEMA_VERSION, DecisionFacts, Outcome, iso, to_record
 from authsvc.audit.sink import AuditSink, FileSink
 from authsvc.audit.verify import Break, BreakKind, Report, verify
 
@@ -24,7 +24,6 @@ __all__ = [
     "Rotation",
     "SignatureCheck",
     "canonical",
-    "encode",
     "iso",
     "record_hash",
     "to_record",

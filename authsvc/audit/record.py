@@ -1,4 +1,4 @@
-"""One audit record per decision, as canonical JSON bytes. Pure.
+"""One audit record per decision as a JSON-ready mapping; chain.canonical gives its bytes.
 
 Never holds a credential: identities are described by source/principal/issuer, tokens at most
 by fingerprint. Field names are a stable contract for exports (see docs/audit.md).
@@ -15,7 +15,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from authsvc.audit.chain import canonical
 from authsvc.domain import ClientTls, ConnectRequest, Grant, Identity
 
 # 2: records are chained (seq, prev_hash, record_hash) and carry event_id and instance;
@@ -136,8 +135,3 @@ def to_record(facts: DecisionFacts) -> dict[str, Any]:
     if facts.jwt_id:
         record["jwt"] = {"jti": facts.jwt_id, "exp": iso(facts.jwt_expires_at)}
     return record
-
-
-def encode(record: dict[str, Any]) -> bytes:
-    """Canonical bytes: sorted keys, no whitespace, UTF-8, one line."""
-    return canonical(record)

@@ -142,8 +142,12 @@ def compute_jti(claims: Mapping[str, Any]) -> str:
     """The Go-compatible ``jti`` of ``claims`` (its own ``jti`` is ignored, as in Go)."""
     data = _claims_data(claims)
     data.pop("jti", None)
-    digest = hashlib.new("sha512_256", _go_json(data)).digest()
-    return b32encode_nopad(digest)
+    return _jti(data)
+
+
+def _jti(data: Mapping[str, Any]) -> str:
+    """base32-nopad(SHA-512/256(Go JSON of ClaimsData without jti))."""
+    return b32encode_nopad(hashlib.new("sha512_256", _go_json(data)).digest())
 
 
 def encode(claims: Mapping[str, Any], key: KeyPair) -> str:
@@ -164,7 +168,7 @@ def encode_with_id(claims: Mapping[str, Any], key: KeyPair) -> tuple[str, str]:
     if claims.get("jti"):
         raise ValueError("jti is derived from the claims; do not pass one")
     data = _claims_data({**claims, "iss": key.public_key})
-    jti = b32encode_nopad(hashlib.new("sha512_256", _go_json(data)).digest())
+    jti = _jti(data)
     payload: dict[str, Any] = {}
     for name in CLAIMS_DATA_FIELDS:
         if name == "jti":
