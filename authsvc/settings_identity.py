@@ -27,6 +27,7 @@ https only (``allow_http`` is for loopback tests and local IdPs), lifetime is ca
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
 
@@ -44,14 +45,17 @@ from authsvc.identity.providers import (
 )
 from authsvc.policy.durations import parse_duration
 
+_POLICY_DURATION = re.compile(r"(?:\d+[dhms])+")
+
 
 def _duration(value: object) -> object:
-    """Settings durations: the policy syntax (``12h``, ``90s``), a number of seconds, or
-    ISO 8601 (``PT12H``, parsed by pydantic). Shared by every settings section."""
-    if isinstance(value, str) and value[:1].isdigit():
+    """Settings durations: the policy syntax (``12h``, ``1h30m``), a number of seconds, or
+    what pydantic reads (ISO 8601 ``PT12H``, ``HH:MM:SS``). Shared by every section."""
+    if isinstance(value, str):
         if value.isdigit():
             return timedelta(seconds=int(value))
-        return parse_duration(value)
+        if _POLICY_DURATION.fullmatch(value):
+            return parse_duration(value)
     return value
 
 
