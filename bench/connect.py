@@ -23,9 +23,17 @@ from pathlib import Path
 
 import yaml
 
+from bench.ceiling import measure as measure_checks
 from bench.loadgen import LoadSpec, run_load
 from bench.procs import HostCpu, cpu_seconds, host_cpu
-from bench.report import CpuWindow, ScenarioResult, render_table, summarize, to_json_document
+from bench.report import (
+    CpuWindow,
+    ScenarioResult,
+    render_ceiling,
+    render_table,
+    summarize,
+    to_json_document,
+)
 from bench.scenarios import SCENARIOS, ScenarioUnavailable, Target, open_target
 
 
@@ -169,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency < 1 or args.duration <= 0 or args.warmup < 0 or args.rounds < 1:
         _parser().error("need --concurrency >= 1, --duration > 0, --warmup >= 0, --rounds >= 1")
     results = asyncio.run(_run(args))
+    costs = measure_checks()  # after the scenarios, so it never competes with them for CPU
     if args.json:
-        document = to_json_document(results, args.concurrency)
+        document = to_json_document(results, args.concurrency, costs)
         document["authsvc_overrides"] = dict(args.authsvc_set)
         print(json.dumps(document, indent=2))
     else:
@@ -178,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in args.authsvc_set:
             print(f"# authsvc setting {key} = {value!r}")
         print(render_table(results, args.concurrency))
+        print(render_ceiling(results, costs))
     failed = any(r.unavailable is not None or r.error_count for r in results)
     return 1 if failed else 0
 

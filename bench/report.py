@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass, field
 
+from bench.ceiling import CheckCosts, ceiling_ratio, render
 from bench.loadgen import Window, percentile
 from bench.procs import HostCpu
 
@@ -223,9 +224,23 @@ def render_table(results: list[ScenarioResult], concurrency: int) -> str:
     return "\n".join(lines)
 
 
-def to_json_document(results: list[ScenarioResult], concurrency: int) -> dict[str, object]:
+def render_ceiling(results: list[ScenarioResult], costs: CheckCosts) -> str:
+    """What the mandatory signature checks alone leave of the target (bench.ceiling)."""
+    totals = {name: total for name in ("authsvc", "authsvc-oidc")
+              if (total := median_total_cpu(results, name)) is not None}
+    return "\n".join(render(costs, median_total_cpu(results, "minimal"), totals, TARGET_RATIO))
+
+
+def to_json_document(results: list[ScenarioResult], concurrency: int,
+                     costs: CheckCosts | None = None) -> dict[str, object]:
     """Machine-readable form of the same report."""
+    minimal = median_total_cpu(results, "minimal")
+    ceilings = {} if costs is None or minimal is None else {
+        name: ceiling_ratio(minimal, costs.mandatory_us(name))
+        for name in ("authsvc", "authsvc-oidc")}
     return {
+        "signature_check_us": None if costs is None else asdict(costs),
+        "ceiling_over_minimal": ceilings,
         "concurrency": concurrency,
         "runs": [asdict(r) for r in results],
         "authsvc_over_minimal": ratio(results),
