@@ -27,6 +27,7 @@ from authsvc import __version__
 from authsvc.audit import AuditLog, FileSink, Rotation
 from authsvc.audit.ingest import AUTH_ERROR_SUBJECT, AUTH_ERROR_TYPE, auth_error_fields
 from authsvc.audit.jetstream import JetStreamSink, SinkConfig
+from authsvc.audit.keychange import key_set
 from authsvc.audit.stream import StreamSpec, subject_for
 from authsvc.clock import Clock, SystemClock
 from authsvc.errors import AuditError, ConfigError
@@ -65,6 +66,7 @@ class Components:
     rules: RequestRules
     minter: Minter
     reloader: PolicyReloader
+    key_set: dict[str, Any]  # public keys by role, as loaded; recorded at start
 
 
 def build(settings: Settings, *, clock: Clock | None = None,
@@ -112,8 +114,14 @@ def build(settings: Settings, *, clock: Clock | None = None,
     )
     reloader = PolicyReloader(policy, sources, audit=audit, check_accounts=check_accounts,
                               interval=settings.policy.watch_interval)
+    # Keys are read once, here: a reload re-reads policy files only, so a key change
+    # takes a restart and the start is where it is recorded.
+    loaded = key_set(issuer=issuer.public_key, service=keys.service().public_key,
+                     xkey=xkey.public_key if xkey else None, audit=audit.signer_key,
+                     account_signing={name: account.signing_key.public_key
+                                      for name, account in accounts.items()})
     return Components(service=service, policy=policy, audit=audit, keys=keys, rules=rules,
-                      minter=minter, reloader=reloader)
+                      minter=minter, reloader=reloader, key_set=loaded)
 
 
 def reload_sources(settings: Settings) -> ReloadSources:
@@ -185,15 +193,15 @@ def _jetstream_sink(settings: Settings, keys: KeyStore, instance: str) -> JetStr
 
 
 def _audit_start(components: Components, settings: Settings) -> None:
-    """``service.start`` names what this run trusts: keys (public halves) and policy."""
-    xkey = components.rules.xkey
+    """``service.start`` names what this run trusts: keys (public halves) and policy.
+
+    A key set that differs from the one last recorded is also written as ``key.changed``.
+    """
     components.audit.start(
         version=__version__, pid=os.getpid(), mode=settings.nats.mode,
         policy_revision=components.policy.current.revision,
         policy_git_revision=components.policy.current.git_revision,
-        keys={"issuer": components.minter.issuer.public_key,
-              "xkey": xkey.public_key if xkey else None,
-              "audit": components.audit.signer_key})
+        keys=components.key_set)
 
 
 async def _ingest_auth_errors(nc: Any, audit: AuditLog) -> None:

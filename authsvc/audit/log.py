@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,8 @@ from authsvc.audit import checkpoint as cp
 from authsvc.audit.chain import ChainHead, head_of, link
 from authsvc.audit.files import WriterLock, log_files, rotated_name, tail
 from authsvc.audit.ids import event_id
+from authsvc.audit.keychange import KEY_CHANGED_TYPE, RecordedKeys, changed_fields, compare
+from authsvc.audit.keystate import last_recorded
 from authsvc.audit.record import SCHEMA_VERSION, iso
 from authsvc.audit.sink import FileSink, RemoteSink
 from authsvc.errors import AuditError
@@ -80,6 +83,7 @@ class AuditLog:
         self._unchecked_from = 1  # first seq not yet covered by a checkpoint
         self._file_since: datetime | None = None
         self._pending: list[dict[str, Any]] = []  # events to write right after resuming
+        self._keys: dict[str, Any] | None = None  # the key set this run recorded at start
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -125,8 +129,11 @@ class AuditLog:
         now = self._clock.now()
         point = cp.Checkpoint(chain=self.instance, seq_first=self._unchecked_from,
                               seq_last=head.seq, head=head.hash, time=iso(now) or "")
-        self._write({"type": cp.CHECKPOINT_TYPE, "time": point.time,
-                     "checkpoint": cp.sign(point, self._signer)})
+        record = {"type": cp.CHECKPOINT_TYPE, "time": point.time,
+                  "checkpoint": cp.sign(point, self._signer)}
+        if self._keys is not None:  # restated so the next start finds it near the end
+            record["keys"] = self._keys
+        self._write(record)
         self._unchecked_from = head.seq + 2  # the checkpoint record itself is covered next
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -183,11 +190,43 @@ class AuditLog:
         self.sink.rotate(rotated_name(self.sink.path, now))
         self._file_since = None
 
-    def start(self, **fields: Any) -> None:
-        """Record ``service.start`` (best effort) and start periodic checkpoints."""
-        self._safely(lambda: self.event("service.start", **fields))
+    def start(self, *, keys: Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """Record ``service.start`` (best effort) and start periodic checkpoints.
+
+        ``keys`` is the key set in use (``keychange.key_set``), recorded with the start
+        and restated by every checkpoint. When it differs from the set last recorded in
+        the chain, a ``key.changed`` record naming the old and new key of each role that
+        changed comes first.
+        """
+        self._safely(lambda: self._record_start(keys, fields))
         if self._signer is not None and self._checkpoint_every > 0:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    def _record_start(self, keys: Mapping[str, Any] | None, fields: dict[str, Any]) -> None:
+        if keys is None:
+            self.event("service.start", **fields)
+            return
+        head = self._resume()  # first: a torn file is moved aside before the search
+        previous, current = self._previous_keys(), dict(keys)
+        changes = compare(previous.keys, current) if previous is not None else ()
+        if previous is not None and changes:
+            # Before any record states the new set: if this write fails, nothing in the
+            # chain claims the new keys and the next start finds the same change.
+            log.warning("keys changed since seq %d: %s", previous.seq,
+                        ", ".join(f"{c.role} {c.change.value}" for c in changes))
+            self.event(KEY_CHANGED_TYPE, **changed_fields(previous, changes, current))
+        elif previous is None and head.seq:
+            log.warning("no key set is recorded in the local audit log; key changes since "
+                        "the last run cannot be recorded")
+        self._keys = current
+        self.event("service.start", **fields, keys=current)
+
+    def _previous_keys(self) -> RecordedKeys | None:
+        try:
+            return last_recorded(self.sink.path)
+        except AuditError as exc:  # the start is still recorded, with its keys
+            log.error("cannot read the key set last recorded: %s", exc)
+            return None
 
     async def _tick(self) -> None:
         while True:
