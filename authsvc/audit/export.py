@@ -26,12 +26,13 @@ from typing import Any, TextIO
 from authsvc.audit import checkpoint as cp
 from authsvc.audit.chain import canonical
 from authsvc.audit.csvview import HEADER, row
+from authsvc.audit.keychange import changes_of
 from authsvc.audit.manifest import MANIFEST, chain_summary, sha256_file
 from authsvc.audit.verify import expand, verify
 from authsvc.errors import AuditError
 
 FILTER_KEYS = ("type", "decision", "reason", "instance", "account", "principal", "source",
-               "rule", "client_host")
+               "rule", "client_host", "key_role")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,8 @@ def _field(record: dict[str, Any], key: str) -> list[str]:
     client = record.get("client") or {}
     values: dict[str, Any] = {
         "principal": identity.get("principal"), "source": identity.get("source"),
-        "client_host": client.get("host"), "rule": record.get("rule_ids") or []}
+        "client_host": client.get("host"), "rule": record.get("rule_ids") or [],
+        "key_role": [change.role for change in changes_of(record)]}
     value = values[key] if key in values else record.get(key)
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 

@@ -1,8 +1,9 @@
 """``audit report``: what an auditor reads about a period, computed from the chains. Pure.
 
 Totals; allows and denials over time; denials by reason and by identity; grants per
-identity and account; the policy revisions active; audit-pipeline health (sink outages,
-``audit_unavailable`` denials); and the integrity verification of every source chain.
+identity and account; the policy revisions active; key changes; audit-pipeline health
+(sink outages, ``audit_unavailable`` denials); and the integrity verification of every
+source chain.
 ``authsvc.audit.reporthtml`` renders it as one self-contained HTML file.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from authsvc.audit import checkpoint as cp
 from authsvc.audit.export import Query, chain_sources, cut_chain, record_time
+from authsvc.audit.keychange import KEY_CHANGED_TYPE, KeyChange, changes_of
 from authsvc.audit.verify import Report, verify
 
 DENIALS = ("deny", "error")
@@ -37,6 +39,15 @@ class Revision:
     first: str = ""
     last: str = ""
     activated: int = 0
+
+
+@dataclass(frozen=True)
+class KeyChangeSeen:
+    """One role's key change, as a ``key.changed`` record of the period stated it."""
+
+    time: str
+    instance: str
+    change: KeyChange
 
 
 @dataclass
@@ -66,6 +77,7 @@ class PeriodReport:
     grants: dict[tuple[str, str], Grant] = field(default_factory=dict)
     revisions: dict[str, Revision] = field(default_factory=dict)
     events: Counter[str] = field(default_factory=Counter)
+    key_changes: list[KeyChangeSeen] = field(default_factory=list)
     integrity: list[ChainIntegrity] = field(default_factory=list)
 
     @property
@@ -102,6 +114,10 @@ def add(report: PeriodReport, record: dict[str, Any]) -> None:
         report.events[kind] += 1
         if kind == "policy.activated":
             _revision(report, str(record.get("revision", "")), stamp).activated += 1
+        elif kind == KEY_CHANGED_TYPE:
+            instance = str(record.get("instance", ""))
+            report.key_changes.extend(KeyChangeSeen(stamp, instance, change)
+                                      for change in changes_of(record))
         return
     outcome = str(record.get("decision"))
     report.totals[outcome] += 1

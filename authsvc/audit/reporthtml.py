@@ -137,6 +137,10 @@ def render(report: PeriodReport, *, generated: datetime, tool_version: str) -> s
             "revisions", ("revision", "decisions", "activations", "first seen", "last seen"),
             [(rev or "(none)", r.decisions, r.activated, r.first, r.last)
              for rev, r in revisions], (1, 2)),
+        "<h2>Key changes</h2>" + _table(
+            "key-changes", ("time", "chain", "role", "change", "old key", "new key"),
+            [(k.time, k.instance, k.change.role, k.change.change.value,
+              k.change.old or "(none)", k.change.new or "(none)") for k in report.key_changes]),
         "<h2>Audit pipeline</h2>" + _table("pipeline", ("event", "count"), health, (1,)),
     ]
     csp = "default-src 'none'; style-src 'unsafe-inline'"

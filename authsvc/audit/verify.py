@@ -18,6 +18,7 @@ from typing import Any
 
 from authsvc.audit import checkpoint as cp
 from authsvc.audit.chain import GENESIS, ChainHead, record_hash
+from authsvc.audit.keychange import KEY_CHANGED_TYPE, KeyChange, changes_of
 
 
 class BreakKind(StrEnum):
@@ -71,6 +72,7 @@ class Report:
     last_checkpoint: dict[str, Any] | None = None
     torn: list[tuple[str, int]] = field(default_factory=list)  # (file, bytes)
     torn_final: bool = False
+    key_changes: list[tuple[int, str, list[KeyChange]]] = field(default_factory=list)  # seq, time
 
     @property
     def ok(self) -> bool:
@@ -180,6 +182,8 @@ def _walk_line(walk: _Walk, at: Position, raw: bytes) -> int:
         report.first_seq = seq
     if record.get("type") == cp.CHECKPOINT_TYPE:
         _check_checkpoint(walk, at, record)
+    elif record.get("type") == KEY_CHANGED_TYPE:
+        report.key_changes.append((seq, str(record.get("time", "")), changes_of(record)))
     return 1
 
 

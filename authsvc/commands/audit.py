@@ -19,7 +19,9 @@ examples:
 Exit status: 0 the chain holds; 1 a break (tampering, or records missing: the first break
 is printed with file, line and seq); 3 the chain holds but the last file ends in a torn
 record (what a crash mid-write leaves; compare with the last checkpoint you anchored).
-Without a key, checkpoint signatures are not checked (and the summary says so)."""
+Without a key, checkpoint signatures are not checked (and the summary says so). Key changes
+recorded in the chain (key.changed) are listed; after the checkpoint key changed, give the
+old and the new key (--key is repeatable)."""
 
 EXIT_OK, EXIT_BROKEN, EXIT_TORN = 0, 1, 3
 
@@ -95,6 +97,8 @@ def summarise(report: Any, *, signatures_checked: bool) -> dict[str, Any]:
         "signatures_checked": signatures_checked,
         "last_checkpoint": report.last_checkpoint, "unsigned_tail": report.unsigned_tail,
         "torn": [{"file": f, "bytes": b} for f, b in report.torn],
+        "key_changes": [{"seq": seq, "time": time, "changes": [c.as_dict() for c in changes]}
+                        for seq, time, changes in report.key_changes],
     }
 
 
@@ -114,6 +118,12 @@ def render(s: dict[str, Any]) -> str:
     for torn in s["torn"]:
         lines.append(f"torn record: {torn['file']} ends in {torn['bytes']} bytes of an "
                      "incomplete write (a crash), not counted")
+    for event in s["key_changes"]:
+        lines.append(f"key change at seq {event['seq']} ({event['time']}): " + ", ".join(
+            f"{c['role']} {c['change']}" for c in event["changes"]))
+    if any(c["role"] == "audit" for event in s["key_changes"] for c in event["changes"]):
+        lines.append("note: the checkpoint key changed; checkpoints before and after the "
+                     "change verify only when every key is given (--key OLD --key NEW)")
     for gap in s["gaps"]:
         lines.append(f"gap: seq {gap['from']}..{gap['to']} missing")
     if s["first_break"]:

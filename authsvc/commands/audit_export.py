@@ -23,7 +23,8 @@ examples:
 audit directory or files) or a folder of chains (what `audit fetch` writes). An unfiltered
 JSON-lines export runs on to the first signed checkpoint after the period, so a signature
 covers every record in it. Filters: KEY=VALUE with KEY one of type, decision, reason,
-instance, account, principal, source, rule, client_host; repeat a key for OR.
+instance, account, principal, source, rule, client_host, key_role (a key.changed record's
+roles: issuer, service, xkey, audit, account_signing.NAME); repeat a key for OR.
 Exit status: 0 written; 1 written, but a source chain does not verify (see MANIFEST.json)."""
 
 PROGRESS_MIN_BYTES = 1 << 20

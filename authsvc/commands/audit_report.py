@@ -15,7 +15,8 @@ example:
 
 One HTML file, no scripts or external resources: totals, a chart of allows and denials
 over time, denials by reason and by identity, grants per identity and account, the policy
-revisions active, audit pipeline events and the integrity verification of every chain.
+revisions active, key changes, audit pipeline events and the integrity verification of
+every chain.
 Exit status: 0 written and every chain intact; 1 written, but a chain does not verify."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from authsvc.audit import AuditLog, FileSink
+from authsvc.audit.keychange import KEY_CHANGED_TYPE, RecordedKeys, changed_fields, compare
 from authsvc.cli import main
 from authsvc.protocol.nkeys import KeyPair, Prefix
 from tests.integration.audit.png import colours
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
 START = datetime(2026, 3, 1, tzinfo=UTC)
 HOSTILE = 'nkey:<img src=x onerror="alert(1)">'
 ALLOW_RGB, DENY_RGB = (0x2E, 0x7D, 0x32), (0xC6, 0x28, 0x28)
+OLD_KEYS = {"issuer": "AOLDISSUER", "xkey": None, "account_signing": {}}
+NEW_KEYS = {"issuer": "ANEWISSUER", "xkey": "XNEWXKEY", "account_signing": {}}
 
 
 class Clock:
@@ -49,6 +52,9 @@ def _log(folder: Path, signer: KeyPair) -> tuple[int, int]:
         clock.at = START + timedelta(hours=hour)
         if hour == 24:
             log.event("policy.activated", revision="rev-two")
+            previous = RecordedKeys(OLD_KEYS, 1, "", "service.start", "")
+            log.event(KEY_CHANGED_TYPE, **changed_fields(
+                previous, compare(OLD_KEYS, NEW_KEYS), NEW_KEYS))
         for n in range(hour % 4 + 1):
             who = HOSTILE if n == 3 else f"nkey:U{n}"
             log.append({"type": "decision", "decision": "allow", "reason": "allowed",
@@ -152,6 +158,11 @@ def test_the_report_shows_totals_tables_chart_and_verdict(tmp_path: Path) -> Non
     assert grants[HOSTILE][:2] == ["APP", "12"]  # shown as text ...
     assert "img" not in dom.tags and "script" not in dom.tags  # ... never as markup
     assert dom.tags.count("rect") == 48 + 24  # a bar per hour, plus the deny bars
+    key_changes = [row for row in dom.rows["key-changes"] if row]
+    assert [row[1:] for row in key_changes] == [
+        ["vm-1", "issuer", "replaced", "AOLDISSUER", "ANEWISSUER"],
+        ["vm-1", "xkey", "added", "(none)", "XNEWXKEY"]]
+    assert {row[0] for row in key_changes} == {"2026-03-02T00:00:00.000Z"}
 
     shot = tmp_path / "report.png"
     _chromium("--window-size=1100,900", f"--screenshot={shot}", page.as_uri())
