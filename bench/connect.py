@@ -23,12 +23,14 @@ from pathlib import Path
 
 import yaml
 
+from bench.audit_share import record_cost
 from bench.ceiling import measure as measure_checks
 from bench.loadgen import LoadSpec, run_load
 from bench.procs import HostCpu, cpu_seconds, host_cpu
 from bench.report import (
     CpuWindow,
     ScenarioResult,
+    render_audit_share,
     render_ceiling,
     render_table,
     summarize,
@@ -178,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         _parser().error("need --concurrency >= 1, --duration > 0, --warmup >= 0, --rounds >= 1")
     results = asyncio.run(_run(args))
     costs = measure_checks()  # after the scenarios, so it never competes with them for CPU
+    record_us = record_cost()
     if args.json:
         document = to_json_document(results, args.concurrency, costs)
+        document["audit_record_us"] = record_us
         document["authsvc_overrides"] = dict(args.authsvc_set)
         print(json.dumps(document, indent=2))
     else:
@@ -188,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# authsvc setting {key} = {value!r}")
         print(render_table(results, args.concurrency))
         print(render_ceiling(results, costs))
+        print(render_audit_share(results, record_us))
     failed = any(r.unavailable is not None or r.error_count for r in results)
     return 1 if failed else 0
 

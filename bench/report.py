@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass, field
 
+from bench.audit_share import render as render_share
 from bench.ceiling import CheckCosts, ceiling_ratio, render
 from bench.loadgen import Window, percentile
 from bench.procs import HostCpu
@@ -224,6 +225,12 @@ def render_table(results: list[ScenarioResult], concurrency: int) -> str:
     return "\n".join(lines)
 
 
+def render_audit_share(results: list[ScenarioResult], record_us: float) -> str:
+    """The audit log's share of authsvc's CPU per connect (bench.audit_share)."""
+    return render_share(record_us, median_service_cpu(results, "authsvc"),
+                        median_service_cpu(results, "authsvc-nofsync"))
+
+
 def render_ceiling(results: list[ScenarioResult], costs: CheckCosts) -> str:
     """What the mandatory signature checks alone leave of the target (bench.ceiling)."""
     totals = {name: total for name in ("authsvc", "authsvc-oidc")
@@ -249,7 +256,7 @@ def to_json_document(results: list[ScenarioResult], concurrency: int,
         "authsvc_oidc_over_minimal_by_cpu_cost": cpu_cost_ratio(results, "authsvc-oidc"),
         "service_cpu_us_per_conn": {
             name: median_service_cpu(results, name)
-            for name in ("minimal", "authsvc", "authsvc-oidc")
+            for name in ("minimal", "authsvc", "authsvc-oidc", "authsvc-nofsync")
         },
         "target_ratio": TARGET_RATIO,
     }

@@ -36,7 +36,9 @@ from bench.oidc import ISSUER as OIDC_ISSUER
 from bench.oidc import SUBJECT_GLOB, BenchIssuer, issuer_settings
 from bench.procs import Child, ProcessError, free_port, run_tool, start_nats_server, venv_tool
 
-SCENARIOS = ("token", "minimal", "authsvc", "authsvc-oidc")
+SCENARIOS = ("token", "minimal", "authsvc", "authsvc-oidc", "authsvc-nofsync")
+#: Settings a scenario always runs with, on top of ``--authsvc-set``.
+_FIXED_SETTINGS: dict[str, dict[str, object]] = {"authsvc-nofsync": {"audit.fsync": False}}
 TARGET_ACCOUNT = "APP"
 AUTH_TIMEOUT_S = 2  # nats-server default; a lost reply costs a client this long
 
@@ -67,13 +69,14 @@ async def open_target(
     """
     if name == "token":
         builder = _token_target
-    elif name in ("minimal", "authsvc", "authsvc-oidc"):
+    elif name in ("minimal", "authsvc", "authsvc-oidc", "authsvc-nofsync"):
         builder = _callout_target
     else:
         raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
     children: list[Child] = []
     try:
-        target = builder(name, workdir, children, overrides or {})
+        settings = {**(overrides or {}), **_FIXED_SETTINGS.get(name, {})}
+        target = builder(name, workdir, children, settings)
         await _wait_until_accepting(target)
         yield target
     except ProcessError as exc:
