@@ -6,6 +6,7 @@ its login path. Every rule takes the claims and ``now`` and returns a ``Deny`` o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,9 +47,20 @@ class ClaimRules:
 
 
 def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+    """A JSON number as a finite float; None for anything else (bools, strings, NaN, inf).
+
+    Python's json reads ``NaN``, ``Infinity`` and ``1e999``; an ``exp`` of NaN or infinity
+    would compare as never expired, so they are not numbers here (RFC 8259 6 has no such
+    values). An integer too large for a float is refused the same way.
+    """
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    return None
 
 
 def _media_type(typ: str) -> str:
@@ -56,23 +68,22 @@ def _media_type(typ: str) -> str:
     return lowered.removeprefix("application/")
 
 
-def _time_claims(claims: Mapping[str, Any], rules: ClaimRules, now: datetime) -> Deny | None:
-    for name in ("exp", "nbf", "iat"):
-        if name in claims and _number(claims[name]) is None:
-            return Deny(DenyReason.TOKEN_CLAIM_INVALID, f"{name} is not a number")
-    exp = _number(claims.get("exp"))
+def _time_claims(claims: Mapping[str, Any], rules: ClaimRules, at: float) -> Deny | None:
+    raw_exp, raw_nbf, raw_iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+    exp, nbf, iat = _number(raw_exp), _number(raw_nbf), _number(raw_iat)
+    if (exp is None and raw_exp is not None) or (nbf is None and raw_nbf is not None) or (
+            iat is None and raw_iat is not None):
+        return Deny(DenyReason.TOKEN_CLAIM_INVALID, "exp, nbf or iat is not a number")
     if exp is None:
         return Deny(DenyReason.TOKEN_CLAIM_MISSING, "exp is required")
-    at, leeway = now.timestamp(), rules.leeway.total_seconds()
+    leeway = rules.leeway.total_seconds()
     if at >= exp + leeway:
         return Deny(DenyReason.TOKEN_EXPIRED, "exp has passed (with leeway)")
-    for name in ("nbf", "iat"):  # an iat in the future is refused like an nbf
-        value = _number(claims.get(name))
-        if value is not None and at + leeway < value:
-            return Deny(DenyReason.TOKEN_NOT_YET_VALID, f"{name} is in the future")
+    # An iat in the future is refused like an nbf.
+    if (nbf is not None and at + leeway < nbf) or (iat is not None and at + leeway < iat):
+        return Deny(DenyReason.TOKEN_NOT_YET_VALID, "nbf or iat is in the future")
     if rules.max_lifetime is not None:
-        start = _number(claims.get("iat"))
-        lifetime = exp - (start if start is not None else at)
+        lifetime = exp - (iat if iat is not None else at)
         if lifetime > rules.max_lifetime.total_seconds():
             return Deny(DenyReason.TOKEN_LIFETIME_TOO_LONG,
                         f"lifetime {int(lifetime)}s > {int(rules.max_lifetime.total_seconds())}s")
@@ -81,15 +92,17 @@ def _time_claims(claims: Mapping[str, Any], rules: ClaimRules, now: datetime) ->
 
 def _audience(claims: Mapping[str, Any], rules: ClaimRules) -> Deny | None:
     aud = claims.get("aud")
-    values = [aud] if isinstance(aud, str) else aud
-    if aud is not None and (not isinstance(values, list) or
-                            not all(isinstance(v, str) for v in values)):
+    if aud is None:
+        if rules.audiences:
+            return Deny(DenyReason.TOKEN_AUDIENCE_MISMATCH, "no configured audience in aud")
+        return None
+    values = (aud,) if type(aud) is str else aud
+    if (type(values) is not list and type(values) is not tuple) or \
+            not all(type(v) is str for v in values):
         return Deny(DenyReason.TOKEN_CLAIM_INVALID, "aud is not a string or list of strings")
     if not rules.audiences:
-        if aud is not None:
-            return Deny(DenyReason.TOKEN_AUDIENCE_MISMATCH, "token has aud, issuer binds none")
-        return None
-    if not values or rules.audiences.isdisjoint(values):
+        return Deny(DenyReason.TOKEN_AUDIENCE_MISMATCH, "token has aud, issuer binds none")
+    if rules.audiences.isdisjoint(values):
         return Deny(DenyReason.TOKEN_AUDIENCE_MISMATCH, "no configured audience in aud")
     return None
 
@@ -100,14 +113,15 @@ def check_claims(claims: Mapping[str, Any], typ: str | None, rules: ClaimRules,
     if claims.get("iss") != rules.issuer:
         return Deny(DenyReason.ISSUER_UNKNOWN, "iss differs from the routed issuer")
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not (sub or rules.empty_sub_allowed):
+    if type(sub) is not str or not (sub or rules.empty_sub_allowed):
         return Deny(DenyReason.TOKEN_CLAIM_MISSING, "sub must be a non-empty string")
     if rules.types and (typ is None or _media_type(typ) not in rules.types):
         return Deny(DenyReason.TOKEN_TYPE_MISMATCH, f"typ {str(typ)[:32]!r} not accepted")
-    missing = [name for name in rules.required if name not in claims]
-    if missing:
-        return Deny(DenyReason.TOKEN_CLAIM_MISSING, f"required claims missing: {missing}")
-    return _time_claims(claims, rules, now) or _audience(claims, rules)
+    for name in rules.required:
+        if name not in claims:
+            missing = [name for name in rules.required if name not in claims]
+            return Deny(DenyReason.TOKEN_CLAIM_MISSING, f"required claims missing: {missing}")
+    return _time_claims(claims, rules, now.timestamp()) or _audience(claims, rules)
 
 
 def normalise_type(typ: str) -> str:

@@ -12,17 +12,23 @@ Only what an OIDC relying party needs, and deliberately less than the RFC allows
   ``b64=false`` bypasses as in joserfc GHSA-wphv-vfrh-23q5);
 * only asymmetric algorithms are known at all, so ``none`` and ``HS*`` (key confusion,
   pyjwt CVE-2022-29217) can never reach a key.
+
+This runs on every connect, so the work is arranged to be done once: the alphabet is
+checked over the whole token in one ``bytes.translate``, a header segment seen before is
+not decoded again (an IdP signs all its tokens with a handful of headers), and the hash and
+padding objects of each algorithm are built at import.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -33,22 +39,38 @@ from authsvc.domain import Deny, DenyReason
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
+# RFC 7518 3.3 (RSASSA-PKCS1-v1_5) and 3.5 (RSASSA-PSS, MGF1 with the same hash, salt as
+# long as the hash). Padding and hash objects are stateless descriptions: built once.
+_RSA: dict[str, tuple[padding.AsymmetricPadding, hashes.HashAlgorithm]] = {
+    **{f"RS{n}": (padding.PKCS1v15(), h) for n, h in _HASHES.items()},
+    **{f"PS{n}": (padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size), h)
+       for n, h in _HASHES.items()}}
 # RFC 7518 3.4: ES256 uses P-256, ES384 P-384, ES512 P-521; r || s fixed-width big endian.
-_EC_CURVES: dict[str, tuple[str, int]] = {
-    "ES256": ("secp256r1", 32), "ES384": ("secp384r1", 48), "ES512": ("secp521r1", 66)}
-ASYMMETRIC_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
+_EC: dict[str, tuple[str, int, ec.ECDSA]] = {
+    "ES256": ("secp256r1", 32, ec.ECDSA(_HASHES["256"])),
+    "ES384": ("secp384r1", 48, ec.ECDSA(_HASHES["384"])),
+    "ES512": ("secp521r1", 66, ec.ECDSA(_HASHES["512"]))}
+ASYMMETRIC_ALGORITHMS = frozenset({*_RSA, *_EC, "EdDSA"})
 # Header parameters that point at or embed keys, or switch on JWE/unencoded payloads.
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "enc", "zip", "b64"})
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_COMPACT_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _MAX_KID_CHARS = 256
+# Header segments remembered, and the longest remembered (real ones are ~100 characters;
+# the bound keeps an attacker's long headers from pinning memory).
+_HEADER_CACHE_SIZE = 256
+_HEADER_CACHE_MAX_CHARS = 512
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedToken:
-    """A structurally valid, *unverified* JWS. Nothing in it is trusted yet."""
+class ParsedToken(NamedTuple):
+    """A structurally valid, *unverified* JWS. Nothing in it is trusted yet.
+
+    A named tuple rather than a frozen dataclass: one is built per connect, and a frozen
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field) costs several times more.
+    """
 
     header: Mapping[str, Any]
     claims: Mapping[str, Any]
@@ -59,30 +81,45 @@ class ParsedToken:
     typ: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Header:
+    members: Mapping[str, Any]
+    alg: str
+    kid: str | None
+    typ: str | None
+
+
 def b64url_decode(part: str) -> bytes | None:
     """Strict unpadded base64url, or None."""
     if not _B64URL.match(part) or len(part) % 4 == 1:
         return None
+    return _decode(part.encode("ascii"))
+
+
+def _decode(part: bytes) -> bytes | None:
+    # The caller has checked the base64url alphabet, so after translation strict mode
+    # only has the length to refuse (one character more than a multiple of four).
     try:
-        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(part.translate(_TO_STANDARD) + b"=" * (-len(part) % 4),
+                                   strict_mode=True)
+    except binascii.Error:
         return None
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate member {key!r}")
-        result[key] = value
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member name")
     return result
 
 
 # One decoder for all calls: json.loads(object_pairs_hook=...) builds a new one each time.
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
 
 
-def _json_object(raw: bytes) -> dict[str, Any] | None:
+def _json_object(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
     try:
         value = _DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -94,32 +131,37 @@ def parse(token: str, *, max_bytes: int) -> ParsedToken | Deny:
     """Split, decode and header-check a compact JWS. Signature and claims are not checked."""
     if len(token) > max_bytes:
         return Deny(DenyReason.TOKEN_TOO_LARGE, f"token of {len(token)} bytes > {max_bytes}")
-    parts = token.split(".")
+    if not token.isascii():
+        return Deny(DenyReason.TOKEN_MALFORMED, "token is not ASCII")
+    raw = token.encode("ascii")
+    parts = raw.split(b".")
     if len(parts) != 3:
         return Deny(DenyReason.TOKEN_MALFORMED, f"{len(parts)} dot-separated parts, want 3")
-    raw_header, raw_claims, raw_sig = (b64url_decode(p) for p in parts)
-    if raw_header is None or raw_claims is None or raw_sig is None:
+    if raw.translate(None, _COMPACT_ALPHABET):
         return Deny(DenyReason.TOKEN_MALFORMED, "a part is not unpadded base64url")
-    header, claims = _json_object(raw_header), _json_object(raw_claims)
-    if header is None or claims is None:
-        return Deny(DenyReason.TOKEN_MALFORMED, "header or payload is not a JSON object")
-    refused = _check_header(header)
-    if refused is not None:
-        return refused
-    kid, typ = header.get("kid"), header.get("typ")
-    if (kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID_CHARS)) or (
-            typ is not None and not isinstance(typ, str)):
-        return Deny(DenyReason.TOKEN_MALFORMED, "kid or typ is not a short string")
-    if not raw_sig:
+    header = _remembered_header(parts[0]) if len(parts[0]) <= _HEADER_CACHE_MAX_CHARS \
+        else _read_header(parts[0])
+    if isinstance(header, Deny) and header.reason is DenyReason.TOKEN_MALFORMED:
+        return header
+    claims, signature = _json_object(_decode(parts[1])), _decode(parts[2])
+    if claims is None or signature is None:
+        return Deny(DenyReason.TOKEN_MALFORMED, "payload or signature is not well formed")
+    if isinstance(header, Deny):
+        return header
+    if not signature:
         return Deny(DenyReason.TOKEN_SIGNATURE_INVALID, "empty signature")
-    return ParsedToken(header=header, claims=claims,
-                       signing_input=f"{parts[0]}.{parts[1]}".encode("ascii"),
-                       signature=raw_sig, alg=header["alg"], kid=kid, typ=typ)
+    return ParsedToken(header=header.members, claims=claims,
+                       signing_input=raw[:len(parts[0]) + 1 + len(parts[1])],
+                       signature=signature, alg=header.alg, kid=header.kid, typ=header.typ)
 
 
-def _check_header(header: Mapping[str, Any]) -> Deny | None:
-    forbidden = sorted(FORBIDDEN_HEADERS.intersection(header))
-    if forbidden:
+def _read_header(segment: bytes) -> _Header | Deny:
+    """The checked header of one segment; a pure function of it, so safe to remember."""
+    header = _json_object(_decode(segment))
+    if header is None:
+        return Deny(DenyReason.TOKEN_MALFORMED, "header is not a base64url JSON object")
+    if not FORBIDDEN_HEADERS.isdisjoint(header):
+        forbidden = sorted(FORBIDDEN_HEADERS.intersection(header))
         return Deny(DenyReason.TOKEN_HEADER_FORBIDDEN, f"header carries {forbidden}")
     if "crit" in header:
         return Deny(DenyReason.TOKEN_CRIT_UNSUPPORTED, "no crit extension is supported")
@@ -127,16 +169,22 @@ def _check_header(header: Mapping[str, Any]) -> Deny | None:
     if not isinstance(alg, str) or alg not in ASYMMETRIC_ALGORITHMS:
         shown = alg if isinstance(alg, str) and len(alg) <= 16 else type(alg).__name__
         return Deny(DenyReason.TOKEN_ALG_NOT_ALLOWED, f"alg {shown!r} is not asymmetric")
-    return None
+    kid, typ = header.get("kid"), header.get("typ")
+    if (kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID_CHARS)) or (
+            typ is not None and not isinstance(typ, str)):
+        return Deny(DenyReason.TOKEN_MALFORMED, "kid or typ is not a short string")
+    return _Header(members=MappingProxyType(header), alg=alg, kid=kid, typ=typ)
+
+
+_remembered_header = functools.lru_cache(maxsize=_HEADER_CACHE_SIZE)(_read_header)
 
 
 def key_fits(alg: str, key: PublicKey) -> bool:
     """Whether ``key`` is of the type and curve that ``alg`` requires (RFC 7518 3.1)."""
-    if alg.startswith(("RS", "PS")):
+    if alg in _RSA:
         return isinstance(key, rsa.RSAPublicKey)
-    if alg in _EC_CURVES:
-        return isinstance(key, ec.EllipticCurvePublicKey) and \
-            key.curve.name == _EC_CURVES[alg][0]
+    if alg in _EC:
+        return isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == _EC[alg][0]
     return alg == "EdDSA" and isinstance(key, ed25519.Ed25519PublicKey)
 
 
@@ -147,13 +195,11 @@ def signature_valid(token: ParsedToken, key: PublicKey) -> bool:
         return False
     try:
         if isinstance(key, rsa.RSAPublicKey):
-            digest = _HASHES[alg[2:]]()
-            pad: padding.AsymmetricPadding = padding.PKCS1v15() if alg[0] == "R" else \
-                padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+            pad, digest = _RSA[alg]
             key.verify(sig, data, pad, digest)
         elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(_ecdsa_der(sig, _EC_CURVES[alg][1]), data,
-                       ec.ECDSA(_HASHES[alg[2:]]()))
+            _, width, ecdsa = _EC[alg]
+            key.verify(_ecdsa_der(sig, width), data, ecdsa)
         else:
             key.verify(sig, data)
     except (InvalidSignature, ValueError):

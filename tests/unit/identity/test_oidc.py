@@ -132,6 +132,20 @@ ATTACKS: list[tuple[str, str, DenyReason]] = [
     ("empty-signature", forge({"alg": "RS256", "kid": "rsa-1"}, GOOD),
      DenyReason.TOKEN_SIGNATURE_INVALID),
     ("groups-not-strings", mint(RSA, _claims(groups=[1, 2])), DenyReason.TOKEN_CLAIM_INVALID),
+    # Python's json reads NaN, Infinity and 1e999; such an exp would never expire.
+    ("exp-nan", mint(RSA, _claims(exp=float("nan"))), DenyReason.TOKEN_CLAIM_INVALID),
+    ("exp-infinity", mint(RSA, _claims(exp=float("inf"))), DenyReason.TOKEN_CLAIM_INVALID),
+    ("nbf-minus-infinity", mint(RSA, _claims(nbf=float("-inf"))),
+     DenyReason.TOKEN_CLAIM_INVALID),
+    ("exp-beyond-float", mint(RSA, _claims(exp=10**400)), DenyReason.TOKEN_CLAIM_INVALID),
+    ("nested-duplicate", forge({"alg": "RS256"}, GOOD).replace(
+        forge({}, GOOD).split(".")[1],
+        b64url(b'{"iss":"' + ISS.encode() + b'","x":{"a":1,"a":2}}')),
+     DenyReason.TOKEN_MALFORMED),
+    ("not-ascii", mint(RSA, GOOD)[:-1] + "\u00e9", DenyReason.TOKEN_MALFORMED),
+    ("standard-base64-alphabet", mint(RSA, GOOD)[:-1] + "+", DenyReason.TOKEN_MALFORMED),
+    ("one-character-signature", forge({"alg": "RS256", "kid": "rsa-1"}, GOOD) + "A",
+     DenyReason.TOKEN_MALFORMED),
 ]
 
 
