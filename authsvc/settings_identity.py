@@ -7,6 +7,7 @@ Read only by the composition root (``authsvc.verifiers``), like the rest of the 
       oidc:
         max_token_bytes: 8192
         jwks: {ttl: 10m, cooldown: 30s, stale_for: 6h, timeout: 1.5}
+        token_cache_size: 10000          # verified tokens remembered; 0 = off
         issuers:
           - issuer: https://token.actions.githubusercontent.com
             provider: github             # maps repository, ref, environment, ... itself
@@ -43,6 +44,7 @@ from authsvc.identity.providers import (
     KubernetesServiceAccount,
     entra,
 )
+from authsvc.identity.token_cache import DEFAULT_MAX_ENTRIES as DEFAULT_TOKEN_CACHE_SIZE
 from authsvc.policy.durations import parse_duration
 
 _POLICY_DURATION = re.compile(r"(?:\d+[dhms])+")
@@ -219,6 +221,11 @@ class OidcSettings(_Section):
     max_token_bytes: int = Field(8 * 1024, ge=1024, le=64 * 1024, description="refuse longer "
                                  "tokens before parsing; raise max_control_line to match")
     jwks: JwksCacheSettings = Field(default_factory=JwksCacheSettings)
+    token_cache_size: int = Field(
+        DEFAULT_TOKEN_CACHE_SIZE, ge=0, le=1_000_000, description="verified tokens "
+        "remembered (by SHA-256, never the token) so a token sent again skips the signature "
+        "check until its exp, while its key stays in the JWKS; least recently used evicted "
+        "first; 0 = off")
 
     @model_validator(mode="after")
     def _unique(self) -> Self:

@@ -59,7 +59,8 @@ def build_oidc(settings: OidcSettings) -> OidcVerifier:
         stale_for=jwks.stale_for.total_seconds(), max_keys=jwks.max_keys)
     issuers = [issuer for item in settings.issuers
                for issuer in _issuers(item, getter, policy)]
-    return OidcVerifier(issuers, max_token_bytes=settings.max_token_bytes)
+    return OidcVerifier(issuers, max_token_bytes=settings.max_token_bytes,
+                        cache_size=settings.token_cache_size)
 
 
 def _issuers(item: OidcIssuerSettings, getter: HttpxGetter,

@@ -143,6 +143,14 @@ def convert(value: object, kind: ClaimType) -> AttributeValue | None:
     return None
 
 
+def validity(claims: Mapping[str, Any]) -> tuple[float, float | None]:
+    """``exp``, and the later of ``nbf`` and ``iat`` if either is present (after
+    ``check_claims``), in seconds since the epoch."""
+    starts = [t for t in (_number(claims.get("nbf")), _number(claims.get("iat")))
+              if t is not None]
+    return float(claims["exp"]), max(starts) if starts else None
+
+
 def expiry(claims: Mapping[str, Any]) -> datetime:
     """``exp`` as an aware datetime (call after ``check_claims``)."""
     return datetime.fromtimestamp(float(claims["exp"]), tz=UTC)

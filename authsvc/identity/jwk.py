@@ -8,10 +8,12 @@ token naming one is refused with its own reason instead of looking like an unkno
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from authsvc.identity.jws import PublicKey, b64url_decode
@@ -26,11 +28,21 @@ class KeyImportError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class VerificationKey:
-    """One public key from a JWKS; ``alg`` is the JWK's own ``alg`` when it names one."""
+    """One public key from a JWKS; ``alg`` is the JWK's own ``alg`` when it names one.
+
+    ``fingerprint`` is the SHA-256 of the key's SubjectPublicKeyInfo: the same key fetched
+    again in a later JWKS has the same fingerprint, another key under the same kid does not.
+    """
 
     kid: str | None
     key: PublicKey
     alg: str | None = None
+    fingerprint: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        spki = self.key.public_bytes(serialization.Encoding.DER,
+                                     serialization.PublicFormat.SubjectPublicKeyInfo)
+        object.__setattr__(self, "fingerprint", hashlib.sha256(spki).digest())
 
 
 @dataclass(frozen=True, slots=True)

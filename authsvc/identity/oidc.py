@@ -12,6 +12,9 @@ it names a configured issuer (Kubernetes structured authn routes the same way):
 4. keys for the token's ``kid`` from that issuer's source (maybe a cached fetch);
 5. the signature, then the claim rules.
 
+A token verified before skips all of that while it is current and its key is still in the
+issuer's key set (``token_cache``): reconnects resend the same token.
+
 The identity is ``oidc:<iss>#<sub>`` because ``sub`` is unique only per issuer (or the
 issuer's ``subject_claim``, or the subject its provider profile names).
 """
@@ -32,9 +35,22 @@ from authsvc.domain import (
     IdentitySource,
 )
 from authsvc.identity import jws
-from authsvc.identity.claims import ClaimRules, ClaimType, check_claims, convert, expiry
+from authsvc.identity.claims import (
+    ClaimRules,
+    ClaimType,
+    check_claims,
+    convert,
+    expiry,
+    validity,
+)
 from authsvc.identity.jwks import KeySource
 from authsvc.identity.providers import Profile, string_list
+from authsvc.identity.token_cache import (
+    DEFAULT_MAX_ENTRIES,
+    VerifiedToken,
+    VerifiedTokenCache,
+    token_digest,
+)
 
 DEFAULT_MAX_TOKEN_BYTES = 8 * 1024
 GROUPS = "groups"  # the attribute policies read with ``match.groups``
@@ -72,20 +88,47 @@ def bearer_token(request: ConnectRequest) -> str | None:
 
 
 class OidcVerifier:
-    """Verifies JWTs from the configured issuers."""
+    """Verifies JWTs from the configured issuers.
+
+    ``cache_size`` bounds the verified-token cache (``token_cache``); 0 turns it off, and
+    then every connect pays the full verification.
+    """
 
     source = IdentitySource.OIDC
 
     def __init__(self, issuers: Sequence[OidcIssuer], *,
-                 max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> None:
+                 max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
+                 cache_size: int = DEFAULT_MAX_ENTRIES) -> None:
         self._issuers = {issuer.rules.issuer: issuer for issuer in issuers}
         self._max_bytes = max_token_bytes
+        self._cache = VerifiedTokenCache(cache_size)
 
     async def verify(self, request: ConnectRequest, *, now: datetime) -> Identity | Deny | None:
         """The identity the token proves, a Deny, or None when the client sent no token."""
         token = bearer_token(request)
         if token is None:
             return None
+        if not self._cache.enabled or len(token) > self._max_bytes:
+            result = await self._verify(token, now)
+            return result if isinstance(result, Deny) else result.identity
+        digest, at = token_digest(token), now.timestamp()
+        hit = self._cache.get(digest, at)
+        if hit is not None:
+            if await self._key_current(hit):
+                return hit.identity
+            self._cache.discard(digest)  # its key left the JWKS: verify afresh, refuse there
+        result = await self._verify(token, now)
+        if isinstance(result, Deny):
+            return result
+        self._cache.put(digest, result, at)
+        return result.identity
+
+    @property
+    def cached_tokens(self) -> int:
+        """How many verified tokens the cache holds now."""
+        return len(self._cache)
+
+    async def _verify(self, token: str, now: datetime) -> VerifiedToken | Deny:
         parsed = jws.parse(token, max_bytes=self._max_bytes)
         if isinstance(parsed, Deny):
             return parsed
@@ -98,13 +141,32 @@ class OidcVerifier:
         keys = await issuer.keys.lookup(parsed.kid)  # UpstreamError: fault, fail closed
         if isinstance(keys, Deny):
             return keys
-        if not any(_accepts(key.alg, parsed.alg) and jws.signature_valid(parsed, key.key)
-                   for key in keys):
+        key = next((key for key in keys if _accepts(key.alg, parsed.alg)
+                    and jws.signature_valid(parsed, key.key)), None)
+        if key is None:
             return Deny(DenyReason.TOKEN_SIGNATURE_INVALID, f"no key of {iss} verifies it")
-        refused = check_claims(parsed.claims, parsed.typ, issuer.rules, now)
+        rules = issuer.rules
+        refused = check_claims(parsed.claims, parsed.typ, rules, now)
         if refused is not None:
             return refused
-        return _identity(parsed.claims, issuer)
+        identity = _identity(parsed.claims, issuer)
+        if isinstance(identity, Deny):
+            return identity
+        expires, not_before = validity(parsed.claims)
+        return VerifiedToken(identity=identity, issuer=rules.issuer, kid=parsed.kid,
+                             alg=parsed.alg, key_fingerprint=key.fingerprint, expires=expires,
+                             not_before=not_before, leeway=rules.leeway.total_seconds())
+
+    async def _key_current(self, hit: VerifiedToken) -> bool:
+        """Whether the key that verified a cached token is still one of its issuer's keys.
+
+        The lookup is the one a fresh token would make: it refreshes a stale JWKS, so a key
+        the IdP removed stops its cached tokens as soon as it would stop new ones.
+        """
+        keys = await self._issuers[hit.issuer].keys.lookup(hit.kid)
+        return not isinstance(keys, Deny) and any(
+            key.fingerprint == hit.key_fingerprint and _accepts(key.alg, hit.alg)
+            for key in keys)
 
 
 def _accepts(key_alg: str | None, token_alg: str) -> bool:

@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from authsvc.domain import Identity
 from authsvc.settings_identity import IdentitySettings
-from authsvc.verifiers import build_verifiers
-from tests.support.idp import SigningKey
+from authsvc.verifiers import build_oidc, build_verifiers
+from tests.support.idp import SigningKey, mint
+from tests.unit.identity.test_oidc import ISS, NOW, T, request
 
 
 def settings(**issuer: Any) -> IdentitySettings:
@@ -50,3 +52,23 @@ def test_registry_tries_tokens_then_nkey() -> None:
     registry = build_verifiers(settings(keys=[SigningKey.rsa("k").jwk()]))
     assert registry.sources == ("oidc", "nkey")
     assert build_verifiers(IdentitySettings()).sources == ("nkey",)
+
+
+@pytest.mark.parametrize(("size", "cached"), [(None, 1), (0, 0)])
+async def test_token_cache_size_reaches_the_verifier(size: int | None, cached: int) -> None:
+    key = SigningKey.rsa("k")
+    oidc = {"issuers": [{"issuer": ISS, "audiences": ["nats"], "keys": [key.jwk()]}]}
+    if size is not None:
+        oidc["token_cache_size"] = size
+    loaded = IdentitySettings.model_validate({"oidc": oidc})
+    assert loaded.oidc.token_cache_size == (10_000 if size is None else size)
+    verifier = build_oidc(loaded.oidc)
+    sent = mint(key, {"iss": ISS, "sub": "s", "aud": "nats", "iat": T, "exp": T + 60})
+    assert isinstance(await verifier.verify(request(sent), now=NOW), Identity)
+    assert verifier.cached_tokens == cached
+
+
+def test_negative_token_cache_size_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        IdentitySettings.model_validate({"oidc": {"token_cache_size": -1}})
+    assert caught.value.errors()[0]["loc"] == ("oidc", "token_cache_size")
