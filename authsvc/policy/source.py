@@ -12,25 +12,21 @@ PyYAML's ``SafeLoader`` is lenient in ways that hurt a security policy, so this 
   stay strings), integers are plain decimals (no ``1:30`` sexagesimal = 90, no ``0100`` octal),
   and there are no implicit floats.
 
-Pure: takes text, returns values. Errors are ``PolicyError`` with 1-based line and column.
+The loaders themselves, libyaml's fast one and the pure-Python reference, are in
+``yaml_loaders``. Pure: takes text, returns values. Errors are ``PolicyError`` with 1-based
+line and column.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from authsvc.errors import PolicyError
-
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_INT_TAG = "tag:yaml.org,2002:int"
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
+from authsvc.policy.yaml_loaders import DuplicateKey, FastLoader, ReferenceLoader, StrictLoader
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,58 +56,6 @@ class DuplicateDefinitionError(PolicyError):
                          hint=hint or f"first defined at {first}")
 
 
-class _DuplicateKey(yaml.MarkedYAMLError):
-    def __init__(self, key: str, first: yaml.Mark, second: yaml.Mark) -> None:
-        super().__init__(problem=f"duplicate key {key!r}", problem_mark=second)
-        self.first_mark = first
-        self.second_mark = second
-
-
-def _yaml12_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
-    lenient = {_BOOL_TAG, _INT_TAG, _FLOAT_TAG}
-    return {
-        first: [(tag, regexp) for tag, regexp in entries if tag not in lenient]
-        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-
-class _StrictLoader(yaml.SafeLoader):
-    yaml_implicit_resolvers = _yaml12_resolvers()
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None, None, "aliases are not supported in policy files", event.start_mark)
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[str, yaml.Mark] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG:
-                raise yaml.constructor.ConstructorError(
-                    None, None, "merge keys (<<) are not supported", key_node.start_mark)
-            if not isinstance(key_node, ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-                raise yaml.constructor.ConstructorError(
-                    None, None, "mapping keys must be strings", key_node.start_mark)
-            if key_node.value in seen:
-                raise _DuplicateKey(key_node.value, seen[key_node.value], key_node.start_mark)
-            seen[key_node.value] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
-
-
-def _refuse_null(loader: yaml.SafeLoader, node: Node) -> None:
-    raise yaml.constructor.ConstructorError(
-        None, None, "empty value; give a value or leave the key out", node.start_mark)
-
-
-_StrictLoader.add_constructor("tag:yaml.org,2002:null", _refuse_null)
-_StrictLoader.add_implicit_resolver(
-    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-_StrictLoader.add_implicit_resolver(
-    _INT_TAG, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
-
-
 @dataclass(frozen=True, slots=True)
 class ParsedSource:
     """One parsed document: its name, node tree (``None`` if empty) and plain data."""
@@ -122,13 +66,20 @@ class ParsedSource:
 
 
 def parse_yaml(text: str, name: str) -> ParsedSource:
-    """Parse one YAML document strictly; raise ``PolicyError`` located in ``name``."""
-    loader: _StrictLoader | None = None
+    """Parse one YAML document strictly; raise ``PolicyError`` located in ``name``.
+
+    libyaml parses when PyYAML has it; whatever it leaves or refuses is parsed again by the
+    pure-Python reference parser, which either reports it as before or, where libyaml alone
+    objected, accepts it (``yaml_loaders``).
+    """
+    if FastLoader is not None:
+        try:
+            return _parse(FastLoader, text, name)
+        except (yaml.YAMLError, ValueError):
+            pass  # reported, or accepted, by the reference parser below
     try:
-        loader = _StrictLoader(text)  # the reader checks for unprintable characters up front
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except _DuplicateKey as exc:
+        return _parse(ReferenceLoader, text, name)
+    except DuplicateKey as exc:
         raise DuplicateDefinitionError(
             exc.problem or "duplicate key", at=Location.of(name, exc.second_mark),
             first=Location.of(name, exc.first_mark),
@@ -139,9 +90,15 @@ def parse_yaml(text: str, name: str) -> ParsedSource:
         line, column = line_column(text, exc.position)
         raise PolicyError(f"unacceptable character {chr(exc.character)!r}", file=name,
                           line=line, column=column) from exc
+
+
+def _parse(make: Callable[[str], StrictLoader], text: str, name: str) -> ParsedSource:
+    loader = make(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
     finally:
-        if loader is not None:
-            loader.dispose()
+        loader.dispose()
     return ParsedSource(name=name, root=root, data=data)
 
 
