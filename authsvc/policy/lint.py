@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import combinations
 
 from authsvc.domain import IdentitySource
 from authsvc.policy.claims import ClaimTest
 from authsvc.policy.model import Effect, Policy, Rule
+from authsvc.policy.overlaps import account_overlap_candidates
 from authsvc.policy.subjects import FULL_WILDCARD, SEPARATOR, WILDCARD
 from authsvc.policy.templates import claims_used, is_template
 
@@ -129,7 +129,10 @@ def _constrains(test: ClaimTest) -> bool:
 
 def _account_overlaps(policy: Policy) -> Iterator[Warning]:
     allows = [rule for rule in policy.rules if rule.effect is Effect.ALLOW and rule.match]
-    for first, second in combinations(allows, 2):
+    # The index proposes the pairs (of the same role, different accounts) that the
+    # definition below could flag, without comparing every pair of rules.
+    for i, j in account_overlap_candidates(allows):
+        first, second = allows[i], allows[j]
         assert first.grant is not None and second.grant is not None
         if first.grant.account != second.grant.account and first.role == second.role \
                 and _may_overlap(first, second):

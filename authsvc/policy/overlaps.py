@@ -1,0 +1,79 @@
+"""Candidate pairs for lint's ``account_overlap``, found through an index instead of by
+comparing every pair of rules.
+
+Two allow rules of the same role may match the same identity unless a condition tells them
+apart: both name a source and the sources differ, both name an issuer and the issuers
+differ, or both list exact subjects and no subject is in both lists (``lint._may_overlap``
+is the definition). Comparing all pairs is quadratic: minutes at 10k rules. Here each rule
+is filed once per combination of pinned and unpinned attributes, under its own values, per
+account; a later rule looks itself up under, for each attribute it pins, its own value or
+"unpinned", and takes the positions filed under other accounts. So the work follows the
+number of rules plus the number of pairs found, not the square of the number of rules.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from itertools import product
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from authsvc.policy.model import Rule
+
+# An attribute value: a pinned value, or None for "the rule does not pin it".
+Value = str | None
+# A bucket key: which attributes are keyed (bit mask), the role, and per attribute the keyed
+# value (None in a keyed place: unpinned; in a place the mask leaves out: not keyed).
+_Key = tuple[int, str | None, tuple[Value, ...]]
+
+
+def attributes(rule: Rule) -> tuple[tuple[Value, ...], ...]:
+    """Per attribute (source, issuer, exact subjects), the values ``rule`` pins: one or more
+    values, or ``(None,)`` when it leaves the attribute open."""
+    match = rule.match
+    assert match is not None
+    return (
+        (match.source.value,) if match.source is not None else (None,),
+        (match.issuer,) if match.issuer is not None else (None,),
+        tuple(sorted(set(match.subject))) if match.subject is not None else (None,),
+    )
+
+
+def account_overlap_candidates(rules: Sequence[Rule]) -> list[tuple[int, int]]:
+    """``(i, j)``, ``i < j``, for allow rules ``rules[i]`` and ``rules[j]`` (each with a match
+    and a grant) of the same role and different accounts whose source, issuer and subjects
+    do not tell them apart; in ``(i, j)`` order, as ``itertools.combinations`` would give."""
+    buckets: dict[_Key, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    pairs: list[tuple[int, int]] = []
+    for position, rule in enumerate(rules):
+        assert rule.grant is not None
+        account, values = rule.grant.account, attributes(rule)
+        earlier: set[int] = set()
+        for key in _lookups(rule.role, values):
+            for other, positions in buckets.get(key, {}).items():
+                if other != account:
+                    earlier.update(positions)
+        pairs.extend((first, position) for first in earlier)
+        for key in _filings(rule.role, values):
+            buckets[key][account].append(position)
+    pairs.sort()
+    return pairs
+
+
+def _filings(role: str | None, values: tuple[tuple[Value, ...], ...]) -> Iterator[_Key]:
+    """Every bucket a rule is filed in: for each subset of attributes, its own values."""
+    for mask in range(1 << len(values)):
+        keyed = [vals if mask >> bit & 1 else (None,) for bit, vals in enumerate(values)]
+        for key in product(*keyed):
+            yield mask, role, key
+
+
+def _lookups(role: str | None, values: tuple[tuple[Value, ...], ...]) -> Iterator[_Key]:
+    """The buckets holding the rules a rule with ``values`` cannot be told apart from: keyed
+    on the attributes it pins, each with one of its values or None (unpinned)."""
+    mask = sum(1 << bit for bit, vals in enumerate(values) if vals != (None,))
+    keyed = [(*vals, None) if mask >> bit & 1 else (None,)
+             for bit, vals in enumerate(values)]
+    for key in product(*keyed):
+        yield mask, role, key
