@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from authsvc.domain import IdentitySource
 from authsvc.policy.claims import ClaimTest
 from authsvc.policy.model import Effect, Policy, Rule
-from authsvc.policy.overlaps import account_overlap_candidates
+from authsvc.policy.overlaps import account_overlap_candidates, literal_arns
 from authsvc.policy.subjects import FULL_WILDCARD, SEPARATOR, WILDCARD
 from authsvc.policy.templates import claims_used, is_template
 
@@ -147,5 +147,7 @@ def _may_overlap(first: Rule, second: Rule) -> bool:
     pairs = ((a.source, b.source), (a.issuer, b.issuer))
     if any(x is not None and y is not None and x != y for x, y in pairs):
         return False
-    return not (a.subject is not None and b.subject is not None
-                and not set(a.subject) & set(b.subject))
+    if a.subject is not None and b.subject is not None and not set(a.subject) & set(b.subject):
+        return False
+    arns_a, arns_b = literal_arns(a), literal_arns(b)
+    return arns_a is None or arns_b is None or bool(arns_a & arns_b)

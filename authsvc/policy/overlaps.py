@@ -3,12 +3,13 @@ comparing every pair of rules.
 
 Two allow rules of the same role may match the same identity unless a condition tells them
 apart: both name a source and the sources differ, both name an issuer and the issuers
-differ, or both list exact subjects and no subject is in both lists (``lint._may_overlap``
-is the definition). Comparing all pairs is quadratic: minutes at 10k rules. Here each rule
-is filed once per combination of pinned and unpinned attributes, under its own values, per
-account; a later rule looks itself up under, for each attribute it pins, its own value or
-"unpinned", and takes the positions filed under other accounts. So the work follows the
-number of rules plus the number of pairs found, not the square of the number of rules.
+differ, both list exact subjects and no subject is in both lists, or both list literal
+``aws.arn`` values and none is in both (``lint._may_overlap`` is the definition). Comparing
+all pairs is quadratic: minutes at 10k rules. Here each rule is filed once per combination
+of pinned and unpinned attributes, under its own values, per account; a later rule looks
+itself up under, for each attribute it pins, its own value or "unpinned", and takes the
+positions filed under other accounts. So the work follows the number of rules plus the
+number of pairs found, not the square of the number of rules.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from itertools import product
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from authsvc.policy.model import Rule
+    from authsvc.policy.model import Match, Rule
 
 # An attribute value: a pinned value, or None for "the rule does not pin it".
 Value = str | None
@@ -28,22 +29,33 @@ Value = str | None
 _Key = tuple[int, str | None, tuple[Value, ...]]
 
 
+def literal_arns(match: Match) -> frozenset[str] | None:
+    """The ARNs ``match.aws.arn`` admits when they are all literal (an AWS identity has one
+    ARN); ``None`` when it names none or uses a wildcard."""
+    arns = match.aws.arn if match.aws is not None else None
+    if arns is None or not all(glob.is_literal for glob in arns):
+        return None
+    return frozenset(glob.pattern for glob in arns)
+
+
 def attributes(rule: Rule) -> tuple[tuple[Value, ...], ...]:
-    """Per attribute (source, issuer, exact subjects), the values ``rule`` pins: one or more
-    values, or ``(None,)`` when it leaves the attribute open."""
+    """Per attribute (source, issuer, exact subjects, literal ARNs), the values ``rule`` pins:
+    one or more values, or ``(None,)`` when it leaves the attribute open."""
     match = rule.match
     assert match is not None
+    arns = literal_arns(match)
     return (
         (match.source.value,) if match.source is not None else (None,),
         (match.issuer,) if match.issuer is not None else (None,),
         tuple(sorted(set(match.subject))) if match.subject is not None else (None,),
+        tuple(sorted(arns)) if arns is not None else (None,),
     )
 
 
 def account_overlap_candidates(rules: Sequence[Rule]) -> list[tuple[int, int]]:
     """``(i, j)``, ``i < j``, for allow rules ``rules[i]`` and ``rules[j]`` (each with a match
-    and a grant) of the same role and different accounts whose source, issuer and subjects
-    do not tell them apart; in ``(i, j)`` order, as ``itertools.combinations`` would give."""
+    and a grant) of the same role and different accounts whose source, issuer, subjects and
+    ARNs do not tell them apart; in ``(i, j)`` order, as ``itertools.combinations`` would give."""
     buckets: dict[_Key, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     pairs: list[tuple[int, int]] = []
     for position, rule in enumerate(rules):

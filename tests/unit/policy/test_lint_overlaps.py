@@ -14,6 +14,7 @@ from authsvc.policy.lint import Warning, lint
 from authsvc.policy.model import Policy, Rule
 
 REVISION = "0" * 64
+ROLE_A, ROLE_B = "arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"
 
 
 def allow(rule_id: str, account: str, role: str | None = None, **match: Any) -> Rule:
@@ -42,6 +43,10 @@ def _first(warning: Warning) -> str:
     ({"subject": ["x", "y"]}, {"subject": "z"}, False),
     ({"subject": "x"}, {"subject_glob": "x*"}, True),                 # globs are not compared
     ({"source": "oidc", "subject": "x"}, {"source": "nkey", "subject": "x"}, False),
+    ({"aws": {"arn": ROLE_A}}, {"aws": {"arn": ROLE_B}}, False),      # one ARN per identity
+    ({"aws": {"arn": [ROLE_A, ROLE_B]}}, {"aws": {"arn": ROLE_B}}, True),
+    ({"aws": {"arn": ROLE_A}}, {"aws": {"arn": "arn:aws:iam::1:role/*"}}, True),
+    ({"aws": {"arn": ROLE_A}}, {"source": "aws_iam"}, True),
 ])
 def test_what_may_overlap(first: dict[str, Any], second: dict[str, Any], expected: bool) -> None:
     rules = [allow("one", "A", **first), allow("two", "B", **second)]
@@ -62,7 +67,9 @@ def _random_rules(rnd: random.Random, count: int) -> list[Rule]:
         match: dict[str, Any] = {}
         for key, choices in (("source", [None, "nkey", "oidc"]),
                              ("issuer", [None, "https://a", "https://b"]),
-                             ("subject", [None, ["s1"], ["s1", "s2"], ["s2", "s3"], ["s4"]])):
+                             ("subject", [None, ["s1"], ["s1", "s2"], ["s2", "s3"], ["s4"]]),
+                             ("aws", [None, {"arn": ROLE_A}, {"arn": [ROLE_A, ROLE_B]},
+                                      {"arn": ROLE_B}, {"arn": "arn:aws:iam::1:role/*"}])):
             value = rnd.choice(choices)
             if value is not None:
                 match[key] = value
@@ -90,13 +97,17 @@ def test_the_index_finds_what_comparing_every_pair_finds() -> None:
 
 
 def _fleet(count: int) -> list[Rule]:
-    """Services by exact nkey, Kubernetes accounts by issuer and subject, and deploy jobs
-    by subject glob under per-tenant issuers (5 per issuer), over seven accounts."""
+    """Services by exact nkey, AWS roles by ARN, Kubernetes accounts by issuer and subject,
+    and deploy jobs by subject glob under per-tenant issuers (5 per issuer), over seven
+    accounts."""
     rules = []
     for i in range(count):
         account = f"APP{i % 7}"
-        if i % 3 == 0:
+        if i % 6 == 0:
             rules.append(allow(f"svc-{i}", account, source="nkey", subject=f"UKEY{i}"))
+        elif i % 6 == 3:
+            rules.append(allow(f"aws-{i}", account, source="aws_iam",
+                               aws={"arn": f"arn:aws:iam::{i % 50}:role/svc-{i}"}))
         elif i % 3 == 1:
             rules.append(allow(f"k8s-{i}", account, source="oidc",
                                issuer=f"https://k8s-{i % 40}", subject=f"sa-{i}"))
