@@ -12,6 +12,13 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
       --no-install-recommends chromium; } >/dev/null \
     || echo "could not install chromium; the audit report browser test will skip" >&2
 fi
+# workerd (the Cloudflare Workers runtime, from npm) runs the example Worker in
+# tests/integration/identity/test_worker_e2e.py (which skips, saying why, without npm).
+if command -v npm >/dev/null 2>&1 && [ ! -x deploy/cloudflare-worker/node_modules/.bin/workerd ]; then
+  echo "installing workerd with npm ci (for the Cloudflare Worker example test)" >&2
+  npm ci --prefix deploy/cloudflare-worker --no-audit --no-fund --loglevel=error >/dev/null \
+    || echo "could not install workerd; the Worker example test will skip" >&2
+fi
 echo "== ruff"
 .venv/bin/ruff check authsvc tests bench
 echo "== mypy --strict"
