@@ -93,15 +93,15 @@ class AuditJetStreamSettings(_Section):
     spool_max_bytes: int = Field(64 * 1024 * 1024, ge=4096, description="sink jetstream: "
                                  "records not yet in JetStream may take this much disk; then "
                                  "new connections are denied (audit_unavailable)")
-    spool_max_age: timedelta = Field(timedelta(minutes=15), ge=timedelta(0), description=
+    spool_max_age: Duration = Field(timedelta(minutes=15), ge=timedelta(0), description=
                                      "sink jetstream: deny new connections once JetStream has "
                                      "been unreachable this long; 0 = no limit")
     create_stream: bool = Field(True, description="create the stream with the documented "
                                 "settings when it is missing")
     replicas: int = Field(1, ge=1, le=5, description="stream replicas when it is created")
-    max_age: timedelta = Field(timedelta(days=400), gt=timedelta(0),
+    max_age: Duration = Field(timedelta(days=400), gt=timedelta(0),
                                description="stream retention when it is created")
-    duplicate_window: timedelta = Field(timedelta(minutes=10), gt=timedelta(0),
+    duplicate_window: Duration = Field(timedelta(minutes=10), gt=timedelta(0),
                                         description="stream deduplication window")
 
     @field_validator("url")
@@ -126,7 +126,7 @@ class AuditSettings(_Section):
                                        "only then")
     rotate_bytes: int = Field(256 * 1024 * 1024, ge=0, description="start a new file at this "
                               "size; 0 = never")
-    rotate_age: timedelta = Field(timedelta(days=1), ge=timedelta(0), description="start a "
+    rotate_age: Duration = Field(timedelta(days=1), ge=timedelta(0), description="start a "
                                   "new file after this long; 0 = never")
 
 

@@ -77,3 +77,27 @@ def test_malformed_yaml_and_env_lists_are_config_errors(
 def test_lower_case_log_level(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, "policy:\n  paths: [p]\nlog_level: debug\n")
                          ).log_level == "DEBUG"
+
+
+def test_every_duration_setting_takes_the_same_syntax(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(write(tmp_path, (
+        "policy:\n  paths: [p]\naudit:\n  rotate_age: 12h\n  jetstream:\n"
+        "    spool_max_age: 15m\n    max_age: 30d\n    duplicate_window: '120'\n")))
+    assert settings.audit.rotate_age.total_seconds() == 12 * 3600
+    assert settings.audit.jetstream.spool_max_age.total_seconds() == 15 * 60
+    assert settings.audit.jetstream.max_age.total_seconds() == 30 * 86400
+    assert settings.audit.jetstream.duplicate_window.total_seconds() == 120
+    monkeypatch.setenv("AUTHSVC_AUDIT__ROTATE_AGE", "3600")
+    monkeypatch.setenv("AUTHSVC_AUDIT__JETSTREAM__SPOOL_MAX_AGE", "0")
+    settings = load_settings(write(tmp_path, "policy:\n  paths: [p]\n"))
+    assert settings.audit.rotate_age.total_seconds() == 3600
+    assert settings.audit.jetstream.spool_max_age.total_seconds() == 0
+
+
+def test_a_zero_window_where_zero_makes_no_sense_names_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "policy:\n  paths: [p]\naudit:\n  jetstream:\n"
+                                      "    duplicate_window: 0s\n"))
+    fields = [line.strip().split(":")[0] for line in str(info.value).splitlines()[1:]]
+    assert "audit.jetstream.duplicate_window" in fields
