@@ -21,6 +21,12 @@ from authsvc.audit.keychange import KEY_CHANGED_TYPE, KeyChange, changes_of
 from authsvc.audit.verify import Report, verify
 
 DENIALS = ("deny", "error")
+# Rows of the revisions table for decisions that name no policy revision, so that the
+# table accounts for every decision in the totals. The service records a revision only
+# after evaluating a policy; a denial before that (an expired token, an invalid request)
+# has none. An allow without one can only be a record written before revisions were.
+NO_POLICY = "(no policy applied: denied before evaluation)"
+NOT_RECORDED = "(revision not recorded)"
 
 
 @dataclass
@@ -123,8 +129,10 @@ def add(report: PeriodReport, record: dict[str, Any]) -> None:
     report.totals[outcome] += 1
     if when is not None and report.start <= when < report.end:
         report.series.setdefault(_bucket(report, when), Counter())[outcome] += 1
-    if record.get("policy_revision"):
-        _revision(report, str(record["policy_revision"]), stamp).decisions += 1
+    revision = str(record.get("policy_revision") or "")
+    if not revision:
+        revision = NO_POLICY if outcome in DENIALS else NOT_RECORDED
+    _revision(report, revision, stamp).decisions += 1
     if outcome in DENIALS:
         report.deny_reasons[str(record.get("reason"))] += 1
         report.deny_identities[_identity(record)] += 1

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from html import escape
 
-from authsvc.audit.report import PeriodReport
+from authsvc.audit.report import NO_POLICY, NOT_RECORDED, PeriodReport
 
 COLORS = {"allow": "#2e7d32", "deny": "#c62828", "error": "#ef6c00"}
 TOP = 25
@@ -110,7 +110,9 @@ def _integrity(report: PeriodReport) -> str:
 
 def render(report: PeriodReport, *, generated: datetime, tool_version: str) -> str:
     grants = sorted(report.grants.items(), key=lambda item: (-item[1].count, item[0]))
-    revisions = sorted(report.revisions.items(), key=lambda item: item[1].first)
+    # By first use; the rows without a revision last, under the revisions they complement.
+    revisions = sorted(report.revisions.items(),
+                       key=lambda item: (item[0] in (NO_POLICY, NOT_RECORDED), item[1].first))
     unavailable = report.deny_reasons["audit_unavailable"]
     health = [(kind, count) for kind, count in sorted(report.events.items())]
     health.append(("denials with audit_unavailable", unavailable))

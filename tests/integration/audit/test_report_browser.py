@@ -20,6 +20,7 @@ import pytest
 
 from authsvc.audit import AuditLog, FileSink
 from authsvc.audit.keychange import KEY_CHANGED_TYPE, RecordedKeys, changed_fields, compare
+from authsvc.audit.report import NO_POLICY
 from authsvc.cli import main
 from authsvc.protocol.nkeys import KeyPair, Prefix
 from tests.integration.audit.png import colours
@@ -151,8 +152,10 @@ def test_the_report_shows_totals_tables_chart_and_verdict(tmp_path: Path) -> Non
     assert dom.table("deny-identities") == {"(unverified) UINTRUDER": [str(denials)]}
     assert dom.table("pipeline")["denials with audit_unavailable"] == ["1"]
     revisions = dom.table("revisions")
-    half = str(allows // 2)  # denials carry no revision here
+    half = str(allows // 2)  # denials carry no revision here: refused before evaluation
     assert revisions["rev-one"][:2] == [half, "0"] and revisions["rev-two"][:2] == [half, "1"]
+    assert revisions[NO_POLICY][:2] == [str(denials), "0"]
+    assert sum(int(row[0].replace(",", "")) for row in revisions.values()) == allows + denials
     grants = dom.table("grants")
     assert grants["nkey:U0"][:3] == ["OPS", "48", "rule-0"]
     assert grants[HOSTILE][:2] == ["APP", "12"]  # shown as text ...
