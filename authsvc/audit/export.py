@@ -31,6 +31,7 @@ from authsvc.audit.manifest import MANIFEST, chain_summary, sha256_file
 from authsvc.audit.verify import expand, verify
 from authsvc.errors import AuditError
 
+EXPORT_FILES = (MANIFEST, "records.jsonl", "records.csv")
 FILTER_KEYS = ("type", "decision", "reason", "instance", "account", "principal", "source",
                "rule", "client_host", "key_role")
 
@@ -132,6 +133,7 @@ def cut_chain(files: list[Path], query: Query, emit: Callable[[dict[str, Any]], 
     cut, run_on = ChainCut(), not query.filters and query.format == "jsonl"
     state = "before"
     for record in _lines(files, on_bytes):
+        cut.instance = cut.instance or str(record.get("instance", ""))  # named when empty too
         when = record_time(record)
         if state == "before" and when is not None and when >= query.start:
             state = "in"
@@ -151,7 +153,6 @@ def cut_chain(files: list[Path], query: Query, emit: Callable[[dict[str, Any]], 
 
 def _take(cut: ChainCut, record: dict[str, Any], query: Query,
           emit: Callable[[dict[str, Any]], None], *, in_period: bool) -> None:
-    cut.instance = cut.instance or str(record.get("instance", ""))
     cut.in_period += in_period
     if matches(record, query.filters):
         emit(record)
@@ -162,12 +163,17 @@ def _take(cut: ChainCut, record: dict[str, Any], query: Query,
 
 def export(paths: list[Path], query: Query, out: Path, *, tool_version: str,
            keys: frozenset[str] | None = None, check: cp.SignatureCheck | None = None,
-           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Write the export into ``out`` and return its manifest (also written there)."""
+           progress: Callable[[int], None] | None = None,
+           replace: bool = False) -> dict[str, Any]:
+    """Write the export into ``out`` and return its manifest (also written there).
+
+    ``out`` must be new or empty: evidence already there is never overwritten, unless
+    ``replace``, which removes an earlier export's files (and only those) first.
+    """
     chains = chain_sources(paths)
     if not chains:
         raise AuditError("no audit files found in " + ", ".join(str(p) for p in paths))
-    out.mkdir(parents=True, exist_ok=True)
+    _claim_out(out, [f for files in chains for f in files], replace=replace)
     name = f"records.{query.format}"
     cuts, reports = [], []
     with (out / name).open("w", encoding="utf-8", newline="") as handle:
@@ -187,6 +193,23 @@ def export(paths: list[Path], query: Query, out: Path, *, tool_version: str,
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
+
+
+def _claim_out(out: Path, sources: list[Path], *, replace: bool) -> None:
+    # records.jsonl next to the audit files would be read as part of the chain next time
+    if out.resolve() in {f.resolve().parent for f in sources}:
+        raise AuditError(f"export directory {out} holds the audit files being exported; "
+                         "write the export somewhere else")
+    if out.exists() and not out.is_dir():
+        raise AuditError(f"export directory {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not replace:
+            raise AuditError(f"export directory {out} is not empty; an export never "
+                             "overwrites earlier evidence: choose a new directory, or replace "
+                             "the export in it with --force")
+        for name in EXPORT_FILES:
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def _writer(handle: TextIO, fmt: str) -> Callable[[dict[str, Any]], None]:

@@ -102,10 +102,17 @@ def _integrity(report: PeriodReport) -> str:
              + ("" if c.signatures_checked else " (signatures not checked: no key)"),
              ", ".join(f"{a}..{b}" for a, b in c.gaps) or "none", c.first_break or "none")
             for c in report.integrity]
+    unsigned = any(not c.signatures_checked for c in report.integrity)
+    note = ('<p id="signatures-note"><b>Checkpoint signatures were NOT checked</b> (no key '
+            "was given): the verdict covers the hash chain only; nothing here shows that the "
+            "service's audit key signed it. Run <code>authsvc audit report</code> with "
+            "<code>--key</code> and the audit public key to check them.</p>"
+            if unsigned else "")
+    table = _table("integrity-table", ("chain", "result", "records", "seq",
+                                       "checkpoints verified", "gaps", "first break"),
+                   rows, numeric=(2,))
     return (f'<p>Result: <span id="integrity" class="badge {verdict}">{verdict.upper()}</span>'
-            "</p>" + _table("integrity-table", ("chain", "result", "records", "seq",
-                                                "checkpoints verified", "gaps", "first break"),
-                            rows, numeric=(2,)))
+            f"</p>{note}{table}")
 
 
 def render(report: PeriodReport, *, generated: datetime, tool_version: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from authsvc.commands import audit_export, audit_report, audit_stream
+from authsvc.commands.audit_keys import NOT_CHECKED, add_key_options, trusted_keys, unsigned_note
 from authsvc.commands.common import FORMATTER
 
 EPILOG = """\
@@ -18,43 +19,44 @@ examples:
 
 Exit status: 0 the chain holds; 1 a break (tampering, or records missing: the first break
 is printed with file, line and seq); 3 the chain holds but the last file ends in a torn
-record (what a crash mid-write leaves; compare with the last checkpoint you anchored).
-Without a key, checkpoint signatures are not checked (and the summary says so). Key changes
-recorded in the chain (key.changed) are listed; after the checkpoint key changed, give the
-old and the new key (--key is repeatable)."""
+record (what a crash mid-write leaves; compare with the last checkpoint you anchored); 2 an
+input error (a malformed --key, a missing file): nothing was verified.
+Without a key, checkpoint signatures are not checked, and the summary says so: the chain
+alone shows the log is consistent, only the signatures show the service's audit key wrote
+it. The key is the audit public key `authsvc keys init` prints ('audit checkpoints').
+Key changes recorded in the chain (key.changed) are listed; after the checkpoint key
+changed, give the old and the new key (--key is repeatable)."""
 
 EXIT_OK, EXIT_BROKEN, EXIT_TORN = 0, 1, 3
 
+AUDIT_DESCRIPTION = """\
+The append-only audit log: every decision, policy activation, key change and signed
+checkpoint, hash-chained. Check it (verify), take a period out as evidence (export), make
+an auditor's HTML report (report), and, with JetStream, create or check the stream
+(stream-init) and copy it to files (fetch)."""
+
+AUDIT_EPILOG = """\
+example:
+  authsvc audit verify /var/lib/authsvc/ --key UB3...
+
+Run `authsvc audit ACTION --help` for each action's options and examples."""
+
 
 def register(sub: Any) -> None:
-    audit = sub.add_parser("audit", help="verify, fetch and export the audit log")
+    audit = sub.add_parser("audit", help="verify, export and report on the audit log; set up "
+                           "and fetch its JetStream stream", description=AUDIT_DESCRIPTION,
+                           epilog=AUDIT_EPILOG, formatter_class=FORMATTER)
     actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = actions.add_parser("verify", help="check chain, sequence and checkpoints",
                                 epilog=EPILOG, formatter_class=FORMATTER)
-    verify.add_argument("paths", nargs="*", type=Path, metavar="FILE|DIR")
-    keys = verify.add_mutually_exclusive_group()
-    keys.add_argument("--key", action="append", default=[],
-                      help="trusted checkpoint public key (U...); repeatable")
-    keys.add_argument("--key-file", type=Path, help="file holding the public key")
-    keys.add_argument("--keys-dir", type=Path, help="key directory with audit.nk")
+    verify.add_argument("paths", nargs="*", type=Path, metavar="FILE|DIR",
+                        help="audit files, or directories of them (one chain)")
+    add_key_options(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
     audit_stream.register(actions)
     audit_export.register(actions, verify)
     audit_report.register(actions)
-
-
-def trusted_keys(args: argparse.Namespace) -> frozenset[str] | None:
-    """The public keys checkpoints must be signed with, or None if none were given."""
-    from authsvc.natsconf.keystore import KeyStore
-
-    if args.key:
-        return frozenset(args.key)
-    if args.key_file:
-        return frozenset(args.key_file.read_text().split())
-    if args.keys_dir:
-        return frozenset({KeyStore(args.keys_dir).audit_signer().public_key})
-    return None
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -104,12 +106,14 @@ def summarise(report: Any, *, signatures_checked: bool) -> dict[str, Any]:
 
 def render(s: dict[str, Any]) -> str:
     """A short human summary."""
-    lines = [f"result: {s['result'].upper()}",
+    signed = s["signatures_checked"]
+    lines = [f"result: {s['result'].upper()}" + ("" if signed else f" ({NOT_CHECKED})"),
              f"files: {len(s['files'])}  records: {s['records']}  seq {s['first_seq']}.."
              f"{s['last_seq']}  decisions: {_counts(s['decisions'])}"]
     cp = s["last_checkpoint"]
-    sig = "signatures verified" if s["signatures_checked"] else "signatures NOT checked (no key)"
-    lines.append(f"checkpoints: {s['checkpoints']} ({s['checkpoints_verified']} {sig})"
+    sig = (f"{s['checkpoints_verified']} signature(s) verified" if signed
+           else f"{s['checkpoints']} signature(s) NOT checked: no key given")
+    lines.append(f"checkpoints: {s['checkpoints']} ({sig})"
                  + (f"; last covers seq {cp['seq_first']}..{cp['seq_last']} at {cp['time']}"
                     if cp else ""))
     if s["unsigned_tail"]:
@@ -130,6 +134,8 @@ def render(s: dict[str, Any]) -> str:
         b = s["first_break"]
         lines.append(f"FIRST BREAK: {b['kind']} at {b['file']}:{b['line']} (seq {b['seq']}): "
                      f"{b['detail']}  [{s['breaks']} break(s) in all]")
+    if not signed:
+        lines.append(unsigned_note())
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from authsvc.commands.audit_keys import NOT_CHECKED, add_key_options, trusted_keys, unsigned_note
 from authsvc.commands.common import FORMATTER
 
 EPILOG = """\
@@ -25,7 +26,11 @@ JSON-lines export runs on to the first signed checkpoint after the period, so a 
 covers every record in it. Filters: KEY=VALUE with KEY one of type, decision, reason,
 instance, account, principal, source, rule, client_host, key_role (a key.changed record's
 roles: issuer, service, xkey, audit, account_signing.NAME); repeat a key for OR.
-Exit status: 0 written; 1 written, but a source chain does not verify (see MANIFEST.json)."""
+A period without records is valid evidence: the export is written with 0 rows and the
+manifest still records each source chain's verification. --out must be new or empty: an
+export never overwrites earlier evidence (--force replaces an earlier export's files).
+Exit status: 0 written; 1 written, but a source chain does not verify (see MANIFEST.json);
+2 an input error (dates, filters, a malformed --key, a non-empty --out): nothing written."""
 
 PROGRESS_MIN_BYTES = 1 << 20
 
@@ -33,20 +38,26 @@ PROGRESS_MIN_BYTES = 1 << 20
 def register(actions: Any, verify: Any) -> None:
     parser = actions.add_parser("export", help="a period's records plus a verifiable manifest",
                                 epilog=EPILOG, formatter_class=FORMATTER)
-    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR",
+                        help="a chain (audit directory or files) or a folder of chains")
     parser.add_argument("--from", dest="start", required=True, type=moment,
-                        help="first moment (RFC 3339 or YYYY-MM-DD, UTC)")
+                        help="first moment, inclusive (RFC 3339, or YYYY-MM-DD: UTC midnight)")
     parser.add_argument("--to", dest="end", required=True, type=moment,
-                        help="end of the period, exclusive")
-    parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    parser.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR")
-    keys = parser.add_mutually_exclusive_group()
-    keys.add_argument("--key", action="append", default=[], help="checkpoint public key")
-    keys.add_argument("--key-file", type=Path)
-    keys.add_argument("--keys-dir", type=Path)
+                        help="end of the period, exclusive (same forms as --from)")
+    parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl",
+                        help="jsonl: the records as stored, re-verifiable; csv: a flat view "
+                             "for spreadsheets (default: jsonl)")
+    parser.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                        help="keep only matching records; repeatable (see below)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="new or empty directory for records.* and MANIFEST.json")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the export files (MANIFEST.json, records.*) in a "
+                             "non-empty --out; without it a non-empty --out is refused")
+    add_key_options(parser)
     parser.set_defaults(handler=run_export)
-    verify.add_argument("--manifest", type=Path, help="re-verify an export from its manifest")
+    verify.add_argument("--manifest", type=Path, metavar="MANIFEST.json",
+                        help="re-verify an export from its manifest (instead of FILE|DIR)")
 
 
 def moment(text: str) -> datetime:
@@ -83,7 +94,6 @@ class Progress:
 def run_export(args: argparse.Namespace) -> int:
     from authsvc import __version__
     from authsvc.audit.export import Query, chain_sources, export, parse_filters
-    from authsvc.commands.audit import trusted_keys
     from authsvc.errors import ConfigError
     from authsvc.protocol import nkeys
 
@@ -95,22 +105,36 @@ def run_export(args: argparse.Namespace) -> int:
     total = sum(f.stat().st_size for files in chain_sources(args.paths) for f in files)
     progress = Progress(sys.stderr, total)
     manifest = export(args.paths, query, args.out, tool_version=__version__, keys=keys,
-                      check=nkeys.verify, progress=progress)
+                      check=nkeys.verify, progress=progress, replace=args.force)
     progress.finish()
-    broken = [c["instance"] for c in manifest["chains"]
-              if c["source_verification"]["result"] == "broken"]
-    for chain in manifest["chains"]:
-        print(f"{chain['instance']}: {chain['exported']} record(s) exported, seq "
-              f"{chain['first_seq']}..{chain['last_seq']}, source "
-              f"{chain['source_verification']['result']}")
-    print(f"wrote {args.out}/{manifest['files'][0]['name']} ({manifest['rows']} rows) and "
-          f"MANIFEST.json")
+    for chain, sources in zip(manifest["chains"], manifest["sources"], strict=True):
+        print(chain_line(chain, sources))
+    written = manifest["files"][0]
+    print(f"wrote {args.out / written['name']} ({manifest['rows']} rows"
+          + ("" if manifest["rows"] else ": no record of the period matches") + ") and "
+          f"{args.out / 'MANIFEST.json'}")
+    if keys is None:
+        print(unsigned_note())
+    broken = [c for c in manifest["chains"] if c["source_verification"]["result"] == "broken"]
     return 1 if broken else 0
+
+
+def chain_line(chain: dict[str, Any], sources: list[str]) -> str:
+    """One line per source chain: what was exported and how the source verified."""
+    name = chain["instance"] or ", ".join(sources)
+    source = chain["source_verification"]["result"]
+    if chain["exported"]:
+        return (f"{name}: {chain['exported']} record(s) exported, seq {chain['first_seq']}.."
+                f"{chain['last_seq']}, source {source}")
+    if chain["records_in_period"]:
+        return (f"{name}: none of the {chain['records_in_period']} record(s) in the period "
+                f"match the filters, source {source}")
+    return f"{name}: no records in the period, source {source}"
 
 
 def run_manifest(args: argparse.Namespace) -> int:
     from authsvc.audit.manifest import check
-    from authsvc.commands.audit import EXIT_BROKEN, EXIT_OK, trusted_keys
+    from authsvc.commands.audit import EXIT_BROKEN, EXIT_OK
     from authsvc.protocol import nkeys
 
     keys = trusted_keys(args)
@@ -121,8 +145,11 @@ def run_manifest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"result: {summary['result'].upper()}  rows: {result.rows}  chains verified: "
-              f"{result.chains_verified}")
+        print(f"result: {summary['result'].upper()}"
+              + ("" if keys is not None else f" ({NOT_CHECKED})")
+              + f"  rows: {result.rows}  chains verified: {result.chains_verified}")
         for problem in result.problems:
             print(f"PROBLEM {problem['code']}: {problem['detail']}")
+        if keys is None:
+            print(unsigned_note())
     return EXIT_OK if result.ok else EXIT_BROKEN

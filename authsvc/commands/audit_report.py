@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from authsvc.commands.audit_keys import NOT_CHECKED, add_key_options, trusted_keys, unsigned_note
 from authsvc.commands.common import FORMATTER
 
 EPILOG = """\
@@ -17,7 +18,10 @@ One HTML file, no scripts or external resources: totals, a chart of allows and d
 over time, denials by reason and by identity, grants per identity and account, the policy
 revisions active, key changes, audit pipeline events and the integrity verification of
 every chain.
-Exit status: 0 written and every chain intact; 1 written, but a chain does not verify."""
+Without a key the integrity verdict covers the hash chain only; the report and the command
+say that checkpoint signatures were not checked.
+Exit status: 0 written and every chain intact; 1 written, but a chain does not verify;
+2 an input error (dates, a malformed --key, no audit files): nothing written."""
 
 
 def register(actions: Any) -> None:
@@ -25,14 +29,15 @@ def register(actions: Any) -> None:
 
     parser = actions.add_parser("report", help="an HTML report of a period",
                                 epilog=EPILOG, formatter_class=FORMATTER)
-    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR")
-    parser.add_argument("--from", dest="start", required=True, type=moment)
-    parser.add_argument("--to", dest="end", required=True, type=moment)
-    parser.add_argument("--out", type=Path, required=True, metavar="FILE.html")
-    keys = parser.add_mutually_exclusive_group()
-    keys.add_argument("--key", action="append", default=[], help="checkpoint public key")
-    keys.add_argument("--key-file", type=Path)
-    keys.add_argument("--keys-dir", type=Path)
+    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR",
+                        help="a chain (audit directory or files) or a folder of chains")
+    parser.add_argument("--from", dest="start", required=True, type=moment,
+                        help="first moment, inclusive (RFC 3339, or YYYY-MM-DD: UTC midnight)")
+    parser.add_argument("--to", dest="end", required=True, type=moment,
+                        help="end of the period, exclusive (same forms as --from)")
+    parser.add_argument("--out", type=Path, required=True, metavar="FILE.html",
+                        help="the HTML file to write")
+    add_key_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -41,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
     from authsvc.audit.report import build
     from authsvc.audit.reporthtml import render
     from authsvc.clock import SystemClock
-    from authsvc.commands.audit import trusted_keys
     from authsvc.errors import ConfigError
     from authsvc.protocol import nkeys
 
@@ -55,5 +59,8 @@ def run(args: argparse.Namespace) -> int:
     args.out.write_text(html, encoding="utf-8")
     total = sum(report.totals.values())
     print(f"wrote {args.out}: {total} decisions, integrity "
-          f"{'INTACT' if report.intact else 'BROKEN'}")
+          f"{'INTACT' if report.intact else 'BROKEN'}"
+          + ("" if keys is not None else f" ({NOT_CHECKED})"))
+    if keys is None:
+        print(unsigned_note())
     return 0 if report.intact else 1

@@ -41,7 +41,9 @@ def register(actions: Any) -> None:
     fetch = actions.add_parser("fetch", help="copy the audit stream into per-instance files",
                                epilog=FETCH_EPILOG, formatter_class=FORMATTER)
     fetch.add_argument("-c", "--config", type=Path, required=True, help="settings YAML file")
-    fetch.add_argument("--out", type=Path, required=True, metavar="DIR")
+    fetch.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="directory to write <instance>/audit.jsonl into, one folder per "
+                            "instance (files already there are replaced)")
     fetch.set_defaults(handler=run_fetch)
 
 

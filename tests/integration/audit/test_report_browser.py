@@ -156,6 +156,7 @@ def test_the_report_shows_totals_tables_chart_and_verdict(tmp_path: Path) -> Non
     assert revisions["rev-one"][:2] == [half, "0"] and revisions["rev-two"][:2] == [half, "1"]
     assert revisions[NO_POLICY][:2] == [str(denials), "0"]
     assert sum(int(row[0].replace(",", "")) for row in revisions.values()) == allows + denials
+    assert "signatures-note" not in dom.text  # a key was given
     grants = dom.table("grants")
     assert grants["nkey:U0"][:3] == ["OPS", "48", "rule-0"]
     assert grants[HOSTILE][:2] == ["APP", "12"]  # shown as text ...

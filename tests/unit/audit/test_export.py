@@ -13,7 +13,8 @@ import pytest
 from authsvc.audit.export import Query, export, parse_filters
 from authsvc.audit.manifest import MANIFEST, check, sha256_file
 from authsvc.cli import main
-from authsvc.commands.audit_export import Progress
+from authsvc.commands.audit_export import Progress, chain_line
+from authsvc.commands.audit_keys import NOT_CHECKED, unsigned_note
 from authsvc.errors import AuditError
 from authsvc.protocol import nkeys
 from authsvc.protocol.nkeys import KeyPair
@@ -151,3 +152,68 @@ def test_period_is_utc_and_dates_are_midnight() -> None:
     from authsvc.commands.audit_export import moment
     assert moment("2026-03-01") == datetime(2026, 3, 1, tzinfo=UTC)
     assert moment("2026-03-01T10:00:00Z").hour == 10
+
+
+def test_an_empty_period_is_exported_as_evidence_of_no_records(
+        make_log: MakeLog, signer: KeyPair, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    source = _log(make_log)
+    out = tmp_path / "april"
+    assert main(["audit", "export", str(source), "--from", "2026-04-01", "--to", "2026-05-01",
+                 "--out", str(out), "--key", signer.public_key]) == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    [chain] = manifest["chains"]
+    assert manifest["rows"] == 0 and chain["exported"] == 0
+    assert chain["instance"] == "test"  # named even though no record was taken
+    assert chain["source_verification"]["result"] == "intact"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == chain_line(chain, manifest["sources"][0])
+    assert "None" not in lines[0]
+    assert main(["audit", "verify", "--manifest", str(out / MANIFEST),
+                 "--key", signer.public_key]) == 0
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_an_export_never_overwrites_earlier_evidence(make_log: MakeLog, signer: KeyPair,
+                                                     tmp_path: Path) -> None:
+    source = _log(make_log)
+    out = tmp_path / "march"
+    argv = ["audit", "export", str(source), "--from", "2026-03-01", "--to", "2026-03-02",
+            "--out", str(out), "--key", signer.public_key]
+    assert main(argv) == 0
+    (out / "auditor-notes.txt").write_text("signed off")
+    before = _snapshot(out)
+    assert main([*argv, "--format", "csv"]) == 2
+    assert _snapshot(out) == before
+    assert main([*argv, "--format", "csv", "--force"]) == 0
+    after = _snapshot(out)
+    assert set(after) == {MANIFEST, "records.csv", "auditor-notes.txt"}  # the old export's
+    assert after["auditor-notes.txt"] == b"signed off"  # files replaced, nothing else
+    assert _check(out, signer) == []
+
+
+def test_an_export_is_never_written_among_its_sources(make_log: MakeLog, signer: KeyPair,
+                                                      tmp_path: Path) -> None:
+    source = _log(make_log)
+    before = _snapshot(source)
+    for force in ([], ["--force"]):
+        assert main(["audit", "export", str(source), "--from", "2026-03-01", "--to",
+                     "2026-03-02", "--out", str(source), *force]) == 2
+    assert _snapshot(source) == before
+
+
+def test_without_a_key_the_manifest_check_says_signatures_were_not_checked(
+        make_log: MakeLog, signer: KeyPair, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _export(_log(make_log), tmp_path / "out", signer)
+    capsys.readouterr()
+    assert main(["audit", "verify", "--manifest", str(tmp_path / "out" / MANIFEST)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"result: INTACT ({NOT_CHECKED})")
+    assert out.endswith(unsigned_note() + "\n")
+    assert main(["audit", "verify", "--manifest", str(tmp_path / "out" / MANIFEST),
+                 "--key", signer.public_key]) == 0
+    assert unsigned_note() not in capsys.readouterr().out

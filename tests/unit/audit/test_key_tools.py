@@ -46,7 +46,7 @@ def test_export_filters_key_changes_by_type_and_role(make_log: MakeLog, signer: 
     period = {"start": START, "end": START + timedelta(days=1)}
 
     def exported(*filters: str) -> list[dict[str, Any]]:
-        out = tmp_path / "out"
+        out = tmp_path / "-".join(filters).replace("=", "_")  # an export never reuses --out
         export([folder], Query(**period, filters=parse_filters(list(filters))), out,
                tool_version="test", keys=frozenset({signer.public_key}), check=nkeys.verify)
         return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]

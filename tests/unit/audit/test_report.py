@@ -1,12 +1,17 @@
-"""audit report: the tables reconcile with the totals."""
+"""audit report: the tables reconcile with the totals; an unkeyed report says so."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from authsvc.audit import report
 from authsvc.audit.report import NO_POLICY, NOT_RECORDED
+from authsvc.cli import main
+from authsvc.commands.audit_keys import NOT_CHECKED, unsigned_note
+from authsvc.protocol.nkeys import KeyPair
 from tests.unit.audit.conftest import START, MakeLog
 
 
@@ -34,3 +39,17 @@ def test_the_revisions_table_accounts_for_every_decision(make_log: MakeLog) -> N
     assert {name: r.decisions for name, r in built.revisions.items()} == {
         "rev-1": 5, NO_POLICY: 2, NOT_RECORDED: 1}
     assert built.revisions["rev-1"].activated == 1
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_an_unkeyed_report_says_signatures_were_not_checked(
+        make_log: MakeLog, signer: KeyPair, tmp_path: Path, keyed: bool,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "report.html"
+    key = ["--key", signer.public_key] if keyed else []
+    assert main(["audit", "report", str(_log(make_log)), "--from", "2026-03-01", "--to",
+                 "2026-03-02", "--out", str(page), *key]) == 0  # exit status either way
+    out = capsys.readouterr().out
+    assert (NOT_CHECKED in out.splitlines()[0]) is not keyed
+    assert (unsigned_note() in out) is not keyed
+    assert ('id="signatures-note"' in page.read_text()) is not keyed

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from authsvc.cli import main
+from authsvc.commands.audit_keys import NOT_CHECKED, unsigned_note
 from authsvc.natsconf.keystore import KeyStore
+from authsvc.protocol.nkeys import KeyPair, Prefix
 from tests.unit.audit.conftest import MakeLog, decision
 
 
@@ -76,3 +79,74 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["audit", "verify", "--help"])
     assert info.value.code == 0 and "Exit status" in capsys.readouterr().out
+
+
+def _bad_keys() -> dict[str, str]:
+    seed = KeyPair.create(Prefix.USER).seed
+    return {"garbage": "garbage", "seed": seed,
+            "account": KeyPair.create(Prefix.ACCOUNT).public_key}
+
+
+@pytest.mark.parametrize("kind", ["garbage", "seed", "account"])
+@pytest.mark.parametrize("command", [
+    ["audit", "verify", "LOG"], ["audit", "verify", "--manifest", "LOG/MANIFEST.json"],
+    ["audit", "export", "LOG", "--from", "2026-03-01", "--to", "2026-03-02", "--out", "OUT"],
+    ["audit", "report", "LOG", "--from", "2026-03-01", "--to", "2026-03-02", "--out", "OUT"],
+])
+def test_a_malformed_key_is_an_input_error(make_log: MakeLog, tmp_path: Path, keys_dir: Path,
+                                           capsys: pytest.CaptureFixture[str],
+                                           command: list[str], kind: str) -> None:
+    logs = _log(make_log, tmp_path, keys_dir)
+    key = _bad_keys()[kind]
+    argv = [str(logs) if a == "LOG" else str(tmp_path / "out") if a == "OUT"
+            else a.replace("LOG", str(logs)) for a in command]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--key", key])
+    assert info.value.code == 2  # not 1: nothing was verified
+    assert key not in capsys.readouterr().err  # never echoed: it may be a seed
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content", ["", "garbage\n", "{valid} {seed}\n"])
+def test_a_key_file_without_valid_keys_is_an_input_error(make_log: MakeLog, tmp_path: Path,
+                                                        keys_dir: Path, content: str,
+                                                        capsys: pytest.CaptureFixture[str],
+                                                        ) -> None:
+    logs = _log(make_log, tmp_path, keys_dir)
+    seed = KeyPair.create(Prefix.USER).seed
+    key_file = tmp_path / "audit.pub"
+    key_file.write_text(content.format(valid=KeyStore(keys_dir).audit_signer().public_key,
+                                       seed=seed))
+    assert main(["audit", "verify", str(logs), "--key-file", str(key_file)]) == 2
+    assert main(["audit", "verify", str(logs), "--key-file", str(tmp_path / "none")]) == 2
+    assert seed not in capsys.readouterr().err
+
+
+def test_a_key_file_with_the_key_verifies(make_log: MakeLog, tmp_path: Path,
+                                          keys_dir: Path) -> None:
+    logs = _log(make_log, tmp_path, keys_dir)
+    key_file = tmp_path / "audit.pub"
+    key_file.write_text(KeyStore(keys_dir).audit_signer().public_key + "\n")
+    assert main(["audit", "verify", str(logs), "--key-file", str(key_file)]) == 0
+
+
+CHECKPOINTS = re.compile(r"^checkpoints: (\d+) \((\d+) signature\(s\) (verified|NOT checked)",
+                         re.MULTILINE)
+
+
+def test_without_a_key_the_text_says_signatures_were_not_checked(
+        make_log: MakeLog, tmp_path: Path, keys_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    logs = _log(make_log, tmp_path, keys_dir)
+    assert main(["audit", "verify", str(logs)]) == 0  # exit status unchanged: chain intact
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first == f"result: INTACT ({NOT_CHECKED})"
+    assert unsigned_note() in out
+    [(total, unchecked, state)] = CHECKPOINTS.findall(out)
+    assert (total, unchecked, state) == ("1", "1", "NOT checked")
+
+    assert main(["audit", "verify", str(logs), "--keys-dir", str(keys_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "result: INTACT" and unsigned_note() not in out
+    assert CHECKPOINTS.findall(out) == [("1", "1", "verified")]
