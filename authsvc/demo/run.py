@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +32,8 @@ from authsvc.demo.aws import REGION as AWS_REGION
 from authsvc.demo.aws import ROLE_NAME, DemoSts
 from authsvc.demo.identities import ANALYTICS_READER, INTRUDER, ORDERS_SERVICE, demo_keypair
 from authsvc.demo.idp import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
+from authsvc.demo.verifyhint import verify_hint
+from authsvc.demo.workdir import claim
 from authsvc.errors import ConfigError
 from authsvc.natsconf.generate import generate
 from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
@@ -51,12 +52,10 @@ def _say(text: str) -> None:
 
 def prepare(workdir: Path, *, mode: str, xkey: bool, port: int, jwks_uri: str,
             sts: DemoSts | None = None) -> Path:
-    """Keys, settings file and nats-server config in ``workdir``; returns the settings file."""
+    """Keys, settings file and nats-server config in ``workdir`` (already claimed, see
+    authsvc.demo.workdir); returns the settings file."""
     if not REPO_POLICY.is_file():
         raise ConfigError(f"demo policy {REPO_POLICY} not found (run from a source checkout)")
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
     settings_file = workdir / "authsvc.yaml"
     identity: dict[str, Any] = {"oidc": {"issuers": [{
         "issuer": DEMO_ISSUER, "audiences": [DEMO_AUDIENCE], "jwks_uri": jwks_uri,
@@ -224,6 +223,7 @@ def _print_audit(path: Path) -> None:
 
 async def run_demo(*, workdir: Path, mode: str = "config", xkey: bool = True) -> int:
     """Run the whole demo; 0 when every client behaved as the policy says."""
+    claim(workdir)  # before anything starts: a refused workdir leaves nothing running
     port = free_port()
     sts = await asyncio.to_thread(DemoSts.start)
     try:
@@ -235,10 +235,12 @@ async def run_demo(*, workdir: Path, mode: str = "config", xkey: bool = True) ->
     finally:
         if sts is not None:
             sts.stop()
-    _print_audit(load_settings(settings_file).audit.path)
+    settings = load_settings(settings_file)
+    _print_audit(settings.audit.path)
     ok = all(results)
     _say("\ndemo " + ("passed: every client got exactly what the policy says" if ok
                       else "FAILED"))
+    _say(verify_hint(settings.audit.path, KeyStore(settings.keys.dir).audit_signer().public_key))
     return 0 if ok else 1
 
 
