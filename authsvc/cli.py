@@ -23,6 +23,8 @@ Start here:
   authsvc nats-config -c authsvc.yaml -o nats-server.conf
                                             nats-server config matching authsvc's settings
   authsvc serve -c authsvc.yaml             run the callout service
+  authsvc audit verify audit.jsonl --key U...
+                                            check the audit log and its signatures
 
 Settings come from a YAML file (-c), overridden by AUTHSVC_* environment variables
 (AUTHSVC_NATS__URL=nats://..., AUTHSVC_AUDIT__PATH=...). See docs/configuration.md.
@@ -35,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=FORMATTER)
     parser.add_argument("--version", action="version", version=f"authsvc {__version__}")
     parser.add_argument("--log-level", default=None,
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="log verbosity of serve and demo (default: the settings' "
+                             "log_level for serve, WARNING for demo)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)

@@ -8,6 +8,12 @@ from typing import Any
 
 from authsvc.commands.common import FORMATTER
 
+DESCRIPTION = """\
+The service's nkey seeds, one file each in a key directory: the callout issuer, the service
+user, the xkey for request encryption, the audit checkpoint key and, in operator mode, the
+operator, account and account signing keys. Give the public keys to nats-server
+(nats-config does) and to whoever verifies the audit log; never the seeds."""
+
 EPILOG = """\
 examples:
   authsvc keys init --dir keys                          # config mode
@@ -17,12 +23,16 @@ Creates only missing files (mode 0600), never overwrites, and prints public keys
 
 
 def register(sub: Any) -> None:
-    keys = sub.add_parser("keys", help="manage the service's key files")
+    keys = sub.add_parser("keys", help="create the service's key files",
+                          description=DESCRIPTION, epilog=EPILOG, formatter_class=FORMATTER)
     actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    init = actions.add_parser("init", help="create missing key files", epilog=EPILOG,
-                              formatter_class=FORMATTER)
+    init = actions.add_parser("init", help="create missing key files",
+                              description=DESCRIPTION, epilog=EPILOG, formatter_class=FORMATTER)
     init.add_argument("--dir", type=Path, required=True, help="key directory")
-    init.add_argument("--mode", choices=["config", "operator"], default="config")
+    init.add_argument("--mode", choices=["config", "operator"], default="config",
+                      help="nats.mode the keys are for: config (accounts in the server "
+                           "config) or operator (adds operator and account keys) "
+                           "(default: config)")
     init.add_argument("--accounts", default="",
                       help="operator mode: comma-separated target accounts (e.g. APP,OPS)")
     init.set_defaults(handler=run_init)

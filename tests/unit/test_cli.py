@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from authsvc.cli import main
+from authsvc.cli import build_parser, main
 
 
 @pytest.mark.parametrize("argv", [
@@ -42,3 +44,48 @@ def test_unknown_command_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
+        tuple[tuple[str, ...], argparse.ArgumentParser, bool]]:
+    """Every parser under ``parser`` as (command path, parser, has subcommands)."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    yield path, parser, bool(groups)
+    for group in groups:
+        for name, sub in group.choices.items():
+            yield from _commands(sub, (*path, name))
+
+
+# policy commands document themselves in their own module's tests
+COMMANDS = [(path, parser, grouped) for path, parser, grouped in _commands(build_parser())
+            if path[:1] != ("policy",)]
+
+
+@pytest.mark.parametrize(("path", "parser", "grouped"), COMMANDS,
+                         ids=[" ".join(c[0]) or "authsvc" for c in COMMANDS])
+def test_every_command_describes_itself_and_its_options(
+        path: tuple[str, ...], parser: argparse.ArgumentParser, grouped: bool) -> None:
+    if path and grouped:
+        assert parser.description, "a command group without a description"
+    if path and not grouped:
+        assert parser.epilog and "example" in parser.epilog, "a command without an example"
+    for action in parser._actions:
+        if isinstance(action, (argparse._HelpAction, argparse._VersionAction,
+                               argparse._SubParsersAction)):
+            continue
+        assert action.help, f"{action.dest} has no help text"
+        if action.default not in (None, False, "", [], argparse.SUPPRESS) and not action.required:
+            assert "default" in action.help, f"{action.dest} does not show its default"
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def test_the_audit_help_names_every_audit_action() -> None:
+    top = _subcommands(build_parser())
+    [summary] = [entry.help for entry in top._choices_actions if entry.dest == "audit"]
+    audit = top.choices["audit"]
+    for name in _subcommands(audit).choices:  # verify, export, report, stream-init, fetch
+        assert name in (audit.description or "")
+        assert name.split("-")[0] in (summary or "")
