@@ -260,24 +260,30 @@ def redact_url(url: str) -> str:
     return parsed._replace(netloc=f"***@{parsed.hostname}:{parsed.port or 4222}").geturl()
 
 
-async def _log_nats_error(exc: Exception) -> None:
-    log.warning("nats connection: %s: %s", type(exc).__name__, exc)
-
-
 async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
     """Connect as the service identity (nkey in config mode, user JWT in operator mode).
 
-    Gives up after ``nats.startup_timeout`` seconds with a ConfigError naming the server;
-    once connected, reconnects forever.
+    Gives up after ``nats.startup_timeout`` seconds with a ConfigError naming the server and
+    the last error it answered (e.g. an authorization violation when its config was
+    generated from other keys); once connected, reconnects forever.
     """
+    last: list[str] = []
+
+    async def log_error(exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        if not last or last[-1] != text:  # say it once per kind, not every 0.5 s
+            log.warning("nats connection: %s", text)
+        last[:] = [text]
+
     try:
-        return await asyncio.wait_for(_connect(settings, keys, **options),
+        return await asyncio.wait_for(_connect(settings, keys, error_cb=log_error, **options),
                                       settings.nats.startup_timeout)
     except TimeoutError:
+        seen = f" (last error: {last[-1]})" if last else ""
         raise ConfigError(f"cannot connect to nats-server at {redact_url(settings.nats.url)} "
-                          f"within {settings.nats.startup_timeout:g}s (nats.startup_timeout); "
-                          "is it running, and was its config generated from these keys?"
-                          ) from None
+                          f"within {settings.nats.startup_timeout:g}s (nats.startup_timeout)"
+                          f"{seen}; is it running, and was its config generated from these "
+                          "keys?") from None
     except (OSError, nats.errors.Error) as exc:
         raise ConfigError(f"cannot connect to nats-server at {redact_url(settings.nats.url)}: "
                           f"{type(exc).__name__} {exc}".rstrip()) from None
@@ -287,8 +293,7 @@ async def _connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
     service = keys.service()
     common: dict[str, Any] = {
         "servers": [settings.nats.url], "name": "authsvc", "max_reconnect_attempts": -1,
-        "reconnect_time_wait": 0.5, "connect_timeout": 5, "error_cb": _log_nats_error,
-        **options,
+        "reconnect_time_wait": 0.5, "connect_timeout": 5, **options,
     }
     if settings.nats.mode == "config":
         return await nats.connect(nkeys_seed_str=service.seed, **common)

@@ -50,15 +50,25 @@ from authsvc.policy.durations import parse_duration
 _POLICY_DURATION = re.compile(r"(?:\d+[dhms])+")
 
 
+_SECONDS = re.compile(r"-?\d+(?:\.\d+)?")
+_PYDANTIC_DURATION = re.compile(r"P[0-9YMWDTHS.,]+|-?(?:\d+:)?\d{1,2}:\d{2}(?:\.\d+)?")
+
+
 def _duration(value: object) -> object:
-    """Settings durations: the policy syntax (``12h``, ``1h30m``), a number of seconds, or
-    what pydantic reads (ISO 8601 ``PT12H``, ``HH:MM:SS``). Shared by every section."""
-    if isinstance(value, str):
-        if value.isdigit():
-            return timedelta(seconds=int(value))
-        if _POLICY_DURATION.fullmatch(value):
-            return parse_duration(value)
-    return value
+    """Settings durations: the policy syntax (``12h``, ``1h30m``), a number of seconds (also
+    as text, as environment variables are), or what pydantic reads (ISO 8601 ``PT12H``,
+    ``HH:MM:SS``). Shared by every section; anything else gets one clear message."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if _SECONDS.fullmatch(text):
+        return timedelta(seconds=float(text))
+    if _POLICY_DURATION.fullmatch(text):
+        return parse_duration(text)
+    if _PYDANTIC_DURATION.fullmatch(text):
+        return text
+    raise ValueError(f"{value!r} is not a duration; use e.g. 90s, 15m, 12h, 1h30m, 7d, "
+                     "a number of seconds or HH:MM:SS")
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]

@@ -19,7 +19,8 @@ examples:
   authsvc keys init --dir keys                          # config mode
   authsvc keys init --dir keys --mode operator --accounts APP,OPS
 
-Creates only missing files (mode 0600), never overwrites, and prints public keys only."""
+Creates only missing files (seeds mode 0600; operator-mode accounts/*.pub, public
+keys, 0644), never overwrites, and prints public keys only."""
 
 
 def register(sub: Any) -> None:

@@ -69,8 +69,8 @@ def sentinel_jwt(callout: KeyPair, sentinel: KeyPair, now: datetime) -> str:
     """A bearer, deny-all user in the callout account: gets clients to the callout only."""
     claims = {
         "sub": sentinel.public_key, "name": "sentinel", "iat": int(now.timestamp()),
-        # Limits stay -1: nats-server applies the *sentinel's* limits to the user the
-        # callout places (nats-server#5002), so zeros here would break every client.
+        # Limits stay -1: nats-server 2.15 refuses every subscription of a placed user whose
+        # sentinel has subs: 0 (nats-server#5002); other sentinel limits had no effect.
         "nats": {**DENY_ALL, "bearer_token": True, "subs": -1, "data": -1, "payload": -1,
                  "type": "user", "version": 2},
     }

@@ -159,3 +159,24 @@ def test_startup_fails_closed_with_a_clear_error(tmp_path: Path, missing: str) -
     assert proc.stderr.splitlines()[-1].startswith("authsvc: error: ")
     if missing == "policy":
         assert f"{tmp_path / 'policy.yaml'}:6:" in proc.stderr
+
+
+def test_startup_with_keys_the_server_does_not_know_says_what_the_server_answered(
+        tmp_path: Path) -> None:
+    """nats-server generated from other keys: exit 2, naming the server's refusal."""
+    from authsvc.protocol.nkeys import KeyPair, Prefix
+
+    d = _deployment(tmp_path, ["x"])
+    d.settings_extra["nats"] = {"startup_timeout": 6}
+    d.start(service=False)
+    try:
+        (tmp_path / "keys" / "service.nk").write_text(KeyPair.create(Prefix.USER).seed + "\n")
+        proc = subprocess.run([*AUTHSVC, "serve", "-c", str(d.settings_file)],
+                              capture_output=True, text=True, timeout=30)
+    finally:
+        d.stop()
+    assert proc.returncode == 2
+    last = proc.stderr.splitlines()[-1]
+    # The server holds an unknown user for its callout's auth timeout (2 s) before it
+    # refuses it, so a startup_timeout above that sees the refusal.
+    assert last.startswith("authsvc: error: ") and "Authorization Violation" in last

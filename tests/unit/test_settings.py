@@ -101,3 +101,19 @@ def test_a_zero_window_where_zero_makes_no_sense_names_the_field(tmp_path: Path)
                                       "    duplicate_window: 0s\n"))
     fields = [line.strip().split(":")[0] for line in str(info.value).splitlines()[1:]]
     assert "audit.jetstream.duplicate_window" in fields
+
+
+@pytest.mark.parametrize("text", ["2days", "abc", "12 h"])
+def test_a_malformed_duration_names_the_field(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, f"policy:\n  paths: [p]\nminting:\n  max_ttl: {text}\n"))
+    fields = [line.strip().split(":")[0] for line in str(info.value).splitlines()[1:]]
+    assert fields == ["minting.max_ttl"]
+
+
+def test_fractional_seconds_read_the_same_from_file_and_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_MINTING__JITTER", "1.5")
+    settings = load_settings(write(tmp_path, "policy:\n  paths: [p]\nminting:\n  max_ttl: 1.5\n"))
+    assert settings.minting.max_ttl.total_seconds() == 1.5
+    assert settings.minting.jitter.total_seconds() == 1.5
