@@ -25,7 +25,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--websocket-port", type=int,
                         help="add a (plain, loopback) WebSocket listener")
     parser.add_argument("--monitor-port", type=int, help="add the HTTP monitoring listener")
-    parser.add_argument("--jetstream-dir", help="enable JetStream with this store dir")
+    parser.add_argument("--jetstream-dir",
+                        help="enable JetStream with this store dir (needed for audit.sink "
+                             "jetstream or both unless audit.jetstream.url names another "
+                             "server)")
     parser.set_defaults(handler=run)
 
 
@@ -42,6 +45,13 @@ def run(args: argparse.Namespace) -> int:
     extras = ServerExtras(websocket_port=args.websocket_port, monitor_port=args.monitor_port,
                           jetstream_dir=args.jetstream_dir)
     text = generate(settings, accounts, extras=extras, now=SystemClock().now())
+    if settings.audit.sink != "file" and not settings.audit.jetstream.url \
+            and not args.jetstream_dir:
+        # The audit stream lives on this server (audit.jetstream.url is empty), which would
+        # start without JetStream: every allow would wait on the spool until it fills.
+        print(f"authsvc: warning: audit.sink is {settings.audit.sink!r} but this config "
+              "enables no JetStream; pass --jetstream-dir DIR, or set audit.jetstream.url "
+              "to a JetStream-enabled server", file=sys.stderr)
     if args.out:
         args.out.write_text(text)
         print(f"wrote {args.out} ({settings.nats.mode} mode, accounts: {', '.join(accounts)})")

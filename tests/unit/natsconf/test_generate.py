@@ -107,3 +107,23 @@ def test_wrong_kind_of_key_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "issuer.nk").write_text((tmp_path / "service.nk").read_text())
     with pytest.raises(ConfigError):
         store.issuer()
+
+
+@pytest.mark.parametrize(("sink", "jetstream_dir", "warned"), [
+    ("jetstream", None, True), ("both", None, True), ("jetstream", "js", False),
+    ("file", None, False)])
+def test_nats_config_warns_when_the_audit_stream_would_have_no_jetstream(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], sink: str,
+        jetstream_dir: str | None, warned: bool) -> None:
+    from authsvc.cli import main
+
+    make(tmp_path, "config", True)
+    document = yaml.safe_load((tmp_path / "s.yaml").read_text())
+    document["audit"] = {"sink": sink, "path": "audit.jsonl"}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(document))
+    argv = ["nats-config", "-c", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "n.conf")]
+    if jetstream_dir:
+        argv += ["--jetstream-dir", str(tmp_path / jetstream_dir)]
+    assert main(argv) == 0
+    assert capsys.readouterr().err.startswith("authsvc: warning:") is warned
+    assert ("jetstream" in body((tmp_path / "n.conf").read_text())) is bool(jetstream_dir)
