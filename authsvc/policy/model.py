@@ -396,6 +396,12 @@ class Policy(BaseModel):
             index = self._index = RuleIndex(self.rules)
         return index.candidates(identity)
 
+    def adopt_index(self, index: RuleIndex) -> None:
+        """Use ``index``, built in steps for exactly these rules, from now on."""
+        if index.rules is not self.rules or not index.complete:
+            raise ValueError("the index is not complete for this policy's rules")
+        self._index = index
+
     @model_validator(mode="after")
     def _unique_rule_ids(self) -> Self:
         seen: set[str] = set()
