@@ -5,11 +5,11 @@ Two allow rules of the same role may match the same identity unless a condition 
 apart: both name a source and the sources differ, both name an issuer and the issuers
 differ, both list exact subjects and no subject is in both lists, or both list literal
 ``aws.arn`` values and none is in both (``lint._may_overlap`` is the definition). Comparing
-all pairs is quadratic: minutes at 10k rules. Here each rule is filed once per combination
-of pinned and unpinned attributes, under its own values, per account; a later rule looks
-itself up under, for each attribute it pins, its own value or "unpinned", and takes the
-positions filed under other accounts. So the work follows the number of rules plus the
-number of pairs found, not the square of the number of rules.
+all pairs is quadratic: minutes at 10k rules. Here each rule is filed, per account, under
+its own values of every combination of attributes that some rule pins; a later rule looks
+itself up under the combination it pins, with for each attribute its own value or
+"unpinned", and takes the positions filed under other accounts. So the work follows the
+number of rules plus the number of pairs found, not the square of the number of rules.
 """
 
 from __future__ import annotations
@@ -56,26 +56,35 @@ def account_overlap_candidates(rules: Sequence[Rule]) -> list[tuple[int, int]]:
     """``(i, j)``, ``i < j``, for allow rules ``rules[i]`` and ``rules[j]`` (each with a match
     and a grant) of the same role and different accounts whose source, issuer, subjects and
     ARNs do not tell them apart; in ``(i, j)`` order, as ``itertools.combinations`` would give."""
+    found = [attributes(rule) for rule in rules]
+    # A rule is looked up under the attributes it pins: filing under other subsets is waste.
+    masks = sorted({_pinned(values) for values in found})
     buckets: dict[_Key, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     pairs: list[tuple[int, int]] = []
-    for position, rule in enumerate(rules):
+    for position, (rule, values) in enumerate(zip(rules, found, strict=True)):
         assert rule.grant is not None
-        account, values = rule.grant.account, attributes(rule)
+        account = rule.grant.account
         earlier: set[int] = set()
         for key in _lookups(rule.role, values):
             for other, positions in buckets.get(key, {}).items():
                 if other != account:
                     earlier.update(positions)
         pairs.extend((first, position) for first in earlier)
-        for key in _filings(rule.role, values):
+        for key in _filings(rule.role, values, masks):
             buckets[key][account].append(position)
     pairs.sort()
     return pairs
 
 
-def _filings(role: str | None, values: tuple[tuple[Value, ...], ...]) -> Iterator[_Key]:
-    """Every bucket a rule is filed in: for each subset of attributes, its own values."""
-    for mask in range(1 << len(values)):
+def _pinned(values: tuple[tuple[Value, ...], ...]) -> int:
+    return sum(1 << bit for bit, vals in enumerate(values) if vals != (None,))
+
+
+def _filings(role: str | None, values: tuple[tuple[Value, ...], ...], masks: Sequence[int]
+             ) -> Iterator[_Key]:
+    """The buckets a rule is filed in: for each subset of attributes in ``masks``, its own
+    values."""
+    for mask in masks:
         keyed = [vals if mask >> bit & 1 else (None,) for bit, vals in enumerate(values)]
         for key in product(*keyed):
             yield mask, role, key
@@ -84,7 +93,7 @@ def _filings(role: str | None, values: tuple[tuple[Value, ...], ...]) -> Iterato
 def _lookups(role: str | None, values: tuple[tuple[Value, ...], ...]) -> Iterator[_Key]:
     """The buckets holding the rules a rule with ``values`` cannot be told apart from: keyed
     on the attributes it pins, each with one of its values or None (unpinned)."""
-    mask = sum(1 << bit for bit, vals in enumerate(values) if vals != (None,))
+    mask = _pinned(values)
     keyed = [(*vals, None) if mask >> bit & 1 else (None,)
              for bit, vals in enumerate(values)]
     for key in product(*keyed):
