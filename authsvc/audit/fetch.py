@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from authsvc.audit.stream import StoredMsg
+from authsvc.errors import AuditError
 
 FILE_NAME = "audit.jsonl"
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -90,6 +91,16 @@ def folder_name(instance: str) -> str:
     if _SAFE.match(instance) and not instance.startswith("."):
         return instance
     return "instance-" + hashlib.sha256(instance.encode()).hexdigest()[:16]
+
+
+def claim_out(out: Path, *, replace: bool) -> None:
+    """Refuse a non-empty ``out`` unless ``replace``: fetched copies are evidence, and a
+    second fetch must not silently overwrite the first. Raises AuditError."""
+    if out.exists() and not out.is_dir():
+        raise AuditError(f"fetch directory {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not replace:
+        raise AuditError(f"fetch directory {out} is not empty; a fetch never overwrites "
+                         "earlier copies: choose a new directory, or replace them with --force")
 
 
 def write(found: Collected, out: Path) -> list[Path]:

@@ -42,8 +42,11 @@ def register(actions: Any) -> None:
                                epilog=FETCH_EPILOG, formatter_class=FORMATTER)
     fetch.add_argument("-c", "--config", type=Path, required=True, help="settings YAML file")
     fetch.add_argument("--out", type=Path, required=True, metavar="DIR",
-                       help="directory to write <instance>/audit.jsonl into, one folder per "
-                            "instance (files already there are replaced)")
+                       help="new or empty directory to write <instance>/audit.jsonl into, "
+                            "one folder per instance")
+    fetch.add_argument("--force", action="store_true",
+                       help="write into a non-empty --out, replacing the <instance>/audit.jsonl "
+                            "files of an earlier fetch; without it a non-empty --out is refused")
     fetch.set_defaults(handler=run_fetch)
 
 
@@ -89,8 +92,10 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from authsvc.audit.fetch import collect, write
+    from authsvc.audit.fetch import claim_out, collect, write
     from authsvc.audit.stream import read_stream
+
+    claim_out(args.out, replace=args.force)  # before connecting: fail fast, fetch nothing
 
     async def action(conn: Any, settings: Any) -> Any:
         return await collect(read_stream(conn))

@@ -126,6 +126,13 @@ async def test_decisions_land_in_the_stream_and_verify(tmp_path: Path, mode: str
         assert d.stop_service() == 0
         records = await _fetch(d, tmp_path / "stream")
         assert await _cli("audit", "stream-init", "-c", str(d.settings_file)) == 0  # exists
+        # A second fetch never overwrites the first unless asked to.
+        before = (tmp_path / "stream" / INSTANCE / "audit.jsonl").read_bytes()
+        assert await _cli("audit", "fetch", "-c", str(d.settings_file),
+                          "--out", str(tmp_path / "stream")) == 2
+        assert (tmp_path / "stream" / INSTANCE / "audit.jsonl").read_bytes() == before
+        assert await _cli("audit", "fetch", "-c", str(d.settings_file),
+                          "--out", str(tmp_path / "stream"), "--force") == 0
     finally:
         d.stop()
     assert _allowed(records) == {"c0", "c1", "c2"}
