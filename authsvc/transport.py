@@ -1,8 +1,9 @@
 """The only module that talks to NATS: subscribe, bound concurrency, reply, drain.
 
 nats-py runs a subscription's callbacks one at a time, so a slow identity provider would
-serialise every connect behind it (reference callout-protocol.md 5.4: 38/100 admitted
-serially vs 100/100 with a task per message). Each request therefore gets its own task,
+serialise every connect behind it (measured against nats-server 2.15: with a slow
+verifier 38 of 100 concurrent connects were admitted serially, 100 of 100 with a task per
+message). Each request therefore gets its own task,
 bounded by a semaphore. A request that cannot start within ``queue_timeout`` is denied
 (``overloaded``) instead of being left to time out silently at the server.
 """

@@ -94,7 +94,7 @@ class NkeyCredentials:
         if info.nonce is None:
             raise WireError("server sent no nonce; nkey authentication is impossible")
         signature = self._signer.sign(info.nonce.encode()).signature
-        # Standard base64 with padding, as nats-py sends it (reference 1.4).
+        # Standard base64 with padding, as nats-py sends it.
         return {"nkey": self._public_key, "sig": base64.b64encode(signature).decode()}
 
 

@@ -27,7 +27,7 @@ from nats.aio.msg import Msg
 from bench.keys import CurveKeyPair, KeyPair, encode_jwt, load_curve, load_keypair
 
 CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"
-XKEY_HEADER = "Nats-Server-Xkey"  # reference 1.5: server's public curve key on sealed requests
+XKEY_HEADER = "Nats-Server-Xkey"  # server's public curve key on sealed requests
 USER_TTL_S = 600
 RESPONSE_TTL_S = 30  # as authsvc.protocol.response
 
@@ -71,7 +71,7 @@ class MinimalResponder:
         now = int(time.time())
         user_jwt = encode_jwt(
             {
-                "aud": self._account,  # config mode: target account name (reference 1.6/10)
+                "aud": self._account,  # config mode: target account name
                 "exp": now + USER_TTL_S,
                 "iat": now,
                 "name": user_nkey,
@@ -107,7 +107,7 @@ class MinimalResponder:
         try:
             reply = self.answer(msg.data, server_xkey)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            # An empty reply is a fast deny (reference 1.6 step 1); never stay silent.
+            # An empty reply is a fast deny (auth_callout.go); never stay silent.
             print(f"minimal responder: cannot answer: {exc}", flush=True)
             reply = b""
         await msg.respond(reply)

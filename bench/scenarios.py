@@ -8,7 +8,7 @@
 
 Both callout scenarios get their keys and server config from the authsvc CLI (``keys init``,
 ``nats-config``) so they run against the same server setup; if the CLI cannot provide them the
-bench writes an equivalent config-mode setup itself (reference 5.2) and says so in the notes.
+bench writes an equivalent config-mode setup itself and says so in the notes.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def _server_config(
 
 
 def _fallback_config(workdir: Path, port: int, keys_dir: Path) -> Path:
-    """Config-mode callout per reference 5.2: service nkey in AUTH (=> nonce), xkey on."""
+    """Config-mode callout as nats-config writes it: service nkey in AUTH (=> nonce), xkey on."""
     service = load_keypair(keys_dir / "service.nk").public_key
     issuer = load_keypair(keys_dir / "issuer.nk").public_key
     xkey_path = keys_dir / "xkey.xk"

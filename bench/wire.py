@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-#: nats-server's default ``max_control_line`` is 4096 bytes and applies to the CONNECT line
-#: (reference 1.3). Our CONNECT lines are ~250 bytes; refuse to build one that would be cut off
-#: and turn a credential problem into a misleading ``maximum control line exceeded``.
+#: nats-server's default ``max_control_line`` is 4096 bytes and applies to the CONNECT line.
+#: Our CONNECT lines are ~250 bytes; refuse to build one that would be cut off and turn a
+#: credential problem into a misleading ``maximum control line exceeded``.
 MAX_CONTROL_LINE = 4096
 
 #: Upper bound for any line we read from the server; INFO is ~300-600 bytes on loopback.

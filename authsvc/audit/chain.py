@@ -4,7 +4,7 @@ Every record carries ``seq`` (1, 2, 3, ... with no gaps, per chain), ``prev_hash
 previous record's ``record_hash``; 64 zeros for the first) and ``record_hash``: SHA-256 over
 the record's canonical bytes without ``record_hash`` itself. Editing a record changes its
 hash; deleting, inserting or reordering breaks ``seq`` or ``prev_hash`` of the next one
-(the per-writer chain of reference policy-and-audit.md B4, "what to take" 1).
+(one chain per writer, as in append-only transparency logs, RFC 9162).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Signed checkpoints: an ed25519 (nkey) signature over the chain head, its range and time.
 
-The signed statement is a small text in the spirit of C2SP ``tlog-checkpoint`` (reference
-policy-and-audit.md B4): an origin line, then one field per line. Anyone holding the
+The signed statement is a small text in the spirit of C2SP ``tlog-checkpoint``
+(github.com/C2SP/C2SP, tlog-checkpoint.md):
+an origin line, then one field per line. Anyone holding the
 published public key can check it without trusting the log's host; the hash chain then
 extends the guarantee to every record up to ``seq_last``.
 """

@@ -3,8 +3,8 @@
 Each record reaches the local file first (the ``AuditLog``'s ``FileSink``), then this sink
 publishes it to ``authsvc.audit.<instance>`` with ``Nats-Msg-Id`` = its event id. ``commit``
 returns once JetStream acknowledged every record so far (``live``), so an allow is answered
-only after the stream stored its record (reference policy-and-audit.md B6, "ack before
-allow"; for a replicated stream the ack means a quorum stored it).
+only after the stream stored its record (a JetStream publish ack is sent once the stream
+stored the message; for a replicated stream, once a quorum did).
 
 When JetStream does not acknowledge within ``ack_timeout`` (server down, stream missing or
 full, quorum lost), the sink turns to ``spooling``: commits stop waiting for acks and rely

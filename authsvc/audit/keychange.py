@@ -7,8 +7,9 @@ A key set names, by role, the public half of every key the service holds; never 
 
 ``service.start`` records the set in use and every checkpoint restates it. When the set at
 start differs from the one last recorded in the chain, a ``key.changed`` record lists per
-role the old and the new public key (reference policy-and-audit.md B5.2 ``key.rotated``,
-B5.3 report 9 "key rotations"). Roles are compared only when the old set mentioned them:
+role the old and the new public key: auditors ask which keys signed what, and when they
+changed (SOC 2 CC6.1, management of cryptographic keys).
+Roles are compared only when the old set mentioned them:
 a set recorded before a role was recorded at all says nothing about that role, and a
 change must not be claimed from silence.
 """

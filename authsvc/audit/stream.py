@@ -1,7 +1,8 @@
 """The JetStream stream that holds audit records: its settings, creation, and reading it back.
 
 Every instance publishes its chain to ``authsvc.audit.<instance>`` in the stream
-``AUTHSVC_AUDIT``. The settings that protect the records (reference policy-and-audit.md B6):
+``AUTHSVC_AUDIT``. The settings that protect the records (JetStream stream
+configuration, nats-server ``server/stream.go``):
 
 * ``deny_delete`` / ``deny_purge``: no message can be removed through the API; nats-server
   refuses to unset either on update.

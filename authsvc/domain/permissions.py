@@ -1,4 +1,4 @@
-"""What a granted client may do, in NATS terms (reference policy-and-audit.md A1)."""
+"""What a granted client may do, in NATS terms (nats-io/jwt v2 ``Permissions``)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ class Permissions:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """User limits; -1 means unlimited. See callout-protocol.md 1.7 for what the server honours."""
+    """User limits; -1 means unlimited.
+
+    nats-server 2.15 enforces none of them for callout users (docs/policy.md).
+    """
 
     subs: int = UNLIMITED
     data: int = UNLIMITED

@@ -1,7 +1,7 @@
 """The decoded, validated authorization request nats-server sends for one connect.
 
-Field meanings follow nats-io/jwt v2 ``AuthorizationRequestClaims``; see
-reference callout-protocol.md section 1.4.
+Field meanings follow nats-io/jwt v2 ``AuthorizationRequestClaims``
+(``authorization_claims.go``) and how nats-server fills them (``server/auth_callout.go``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Grant + request + identity -> NATS user JWT claims. Pure.
 
-Rules (reference callout-protocol.md 1.6-1.7):
+Rules (nats-server ``server/auth_callout.go`` and what it honours, checked in
+tests/integration):
 * ``sub`` is the per-connection ``user_nkey`` the server generated; anything else is rejected.
 * Permissions are always explicit. A user JWT with no permissions gets the account defaults,
   i.e. full access, so an empty allow list is written as ``deny: [">"]``.

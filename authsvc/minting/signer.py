@@ -4,7 +4,7 @@ Config mode: the single ``issuer`` account key signs the response and every user
 user JWT's ``aud`` names the target account and ``issuer_account`` is forbidden.
 Operator mode: user JWTs are signed by the *target* account's signing key and carry
 ``issuer_account``; the response is signed by the callout account key.
-(reference callout-protocol.md 1.6 step 9-10.)
+(nats-server ``server/auth_callout.go``, the checks on the response and its user JWT.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Operator (decentralized) mode: operator and account JWTs, preloaded into a memory resolver.
 
 Account JWTs carry explicit -1 limits: an account JWT without ``limits`` means ``conn: 0`` and
-every callout-placed client fails (reference callout-protocol.md 1.2). The callout account's
+every callout-placed client fails (nats-io/jwt v2 ``OperatorLimits``; seen with nats-server
+2.15). The callout account's
 ``authorization`` claim lists the service as ``auth_users``, the target accounts as
 ``allowed_accounts`` and our xkey. A bearer, deny-all ``default_sentinel`` in the callout
 account lets clients connect without creds of their own; the callout decides where they go.

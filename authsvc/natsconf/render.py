@@ -1,6 +1,7 @@
 """nats-server configuration for authsvc's deployment, derived from authsvc's own settings.
 
-Both modes share the safety rules of reference callout-protocol.md 1.3 and 5.5:
+Both modes share these safety rules (nats-server ``server/auth.go`` and ``auth_callout.go``,
+checked against nats-server 2.15 in tests/integration):
 * ``max_control_line`` raised so large OIDC/IAM tokens fit (default 4 KB is too small);
 * the service is the only user of the callout account and is listed in ``auth_users``;
 * users are never placed in the callout account (the service refuses such grants, and

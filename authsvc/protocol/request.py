@@ -1,4 +1,4 @@
-"""Decode and validate one ``authorization_request`` from nats-server (callout-protocol.md 1.4-1.5).
+"""Decode and validate one ``authorization_request`` from nats-server (``auth_callout.go``).
 
 Every refusal is a :class:`RequestRejected` carrying a stable :class:`DenyReason`. Checks run in
 this order (earlier wins):

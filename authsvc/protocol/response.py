@@ -1,4 +1,4 @@
-"""Encode the ``authorization_response`` nats-server expects (callout-protocol.md 1.6).
+"""Encode the ``authorization_response`` nats-server expects (``server/auth_callout.go``).
 
 What the server checks (auth_callout.go ``processReply``): ``sub == user_nkey`` of the request,
 ``aud ==`` its server ID, a v2 signature (``nats.version: 2``, pitfall 5.5.1), exactly one of

@@ -1,7 +1,7 @@
 """Our response encoder, judged by nats-server itself.
 
 A responder built from authsvc's own codec answers the server, each time bending one thing
-the server is documented to check (reference callout-protocol.md 1.6; nats-server's
+the server checks (nats-server's ``server/auth_callout.go``; its
 auth_callout_test.go: BadUser, BadServer, ExpiredUser, ExpiredResponse, ErrorResponse,
 ServerConfigEncryption, OperatorModeBasics). The untampered case proves the harness
 admits clients at all.
@@ -92,7 +92,7 @@ def _foreign_user_jwt(request: ConnectRequest, parts: Components, now: datetime)
 CONFIG_ONLY = {
     "user-jwt-wrong-issuer": (_foreign_user_jwt, False),
     # A plaintext response must be signed by the issuer. A sealed one is not checked: the
-    # server treats possession of the xkey as authentication (callout-protocol.md 1.5).
+    # server treats possession of the xkey as authentication.
     "response-wrong-signer-plaintext": (lambda r, p, n: _respond(
         r, p, n, signer=KeyPair.create(Prefix.ACCOUNT), sealed=False), False),
 }

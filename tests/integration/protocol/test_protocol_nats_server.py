@@ -128,7 +128,7 @@ async def test_server_accepts_our_generated_nkey_user(protocol_server: ServerSet
 
 def _user_claims(request: ConnectRequest, now: int) -> dict[str, object]:
     return {
-        "aud": "APP",  # config mode: target account name (callout-protocol.md 1.6 step 10)
+        "aud": "APP",  # config mode: target account name (auth_callout.go)
         "exp": now + 60,
         "iat": now,
         "name": request.connect.user,
