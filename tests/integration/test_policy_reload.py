@@ -7,6 +7,7 @@ read from disk.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -125,6 +126,36 @@ async def test_a_file_change_is_picked_up_without_a_signal(tmp_path: Path) -> No
         (d.root / "policy.yaml").write_text("apiVersion: authsvc/v1\nkind: Policy\nrules: [\n")
         [rejected] = _events(d, "policy.reload_rejected", 1)
         assert (rejected["reason"], rejected["trigger"]) == ("policy_invalid", "file_change")
+        assert await _admitted(d, "newcomer")
+    finally:
+        d.stop()
+
+
+async def test_connects_are_answered_while_a_large_policy_reloads(tmp_path: Path) -> None:
+    # Liveness only: how long the loop waits is bench/policy_reload.py's to measure.
+    d = _deployment(tmp_path, watch_interval=0)
+    fillers = [{"id": f"svc-{i}", "match": {"source": "nkey", "subject": f"UFILLER{i:05d}"},
+                "grant": {"account": "APP", "publish": {"allow": [f"svc{i}.>"]}}}
+               for i in range(2500)]
+    d.rules = [_rule(d, "writer"), *fillers]
+    d.start()
+    try:
+        answered: list[bool] = []
+
+        async def connect_until_activated() -> None:
+            while not any(e.get("type") == "policy.activated" for e in d.audit_events()):
+                answered.append(await _admitted(d, "writer"))
+
+        _write(d, [*d.rules, _rule(d, "newcomer")])
+        connects = asyncio.ensure_future(connect_until_activated())
+        await asyncio.sleep(0.2)
+        before = len(answered)
+        _sighup(d)
+        await asyncio.wait_for(connects, timeout=30)
+        [activated] = _events(d, "policy.activated", 1)
+        assert activated["rules"] == 2502
+        assert all(answered), answered.count(False)
+        assert len(answered) - before >= 3, answered  # decided while the reload ran
         assert await _admitted(d, "newcomer")
     finally:
         d.stop()
