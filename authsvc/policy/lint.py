@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from authsvc.domain import IdentitySource
+from authsvc.domain import UNLIMITED, IdentitySource
 from authsvc.policy.claims import ClaimTest
 from authsvc.policy.model import Effect, Policy, Rule
 from authsvc.policy.overlaps import account_overlap_candidates, literal_arns
@@ -23,13 +24,21 @@ MUTABLE_CLAIMS = frozenset({"email", "name", "preferred_username", "upn", "nickn
 # Grants that reach every reply or every JetStream admin call in the account (A1.5).
 ACCOUNT_WIDE = frozenset({"_INBOX.>", "$JS.API.>", ">", "$SYS.>"})
 HIGH_LEVEL_TOKENS = 1
-# GitHub mints a token for every workflow run of every repository on github.com, all with this
-# issuer (enterprise-specific ones add a path): a rule on it must name the repository, by
+# GitHub mints a token for every workflow run of every repository on github.com, all with one
+# issuer: https://token.actions.githubusercontent.com, or with a GHEC enterprise's custom issuer
+# https://token.actions.githubusercontent.com/<enterprise>; a GitHub Enterprise Server instance
+# issues them as https://HOSTNAME/_services/token for every repository on it (GitHub docs,
+# "OpenID Connect reference", iss). A rule on such an issuer must name the repository, by
 # subject or claim, or any repository's job matches (reference identity.md 1.4; Vault and
 # AWS docs give the same warning). repository_owner alone does not count: anyone can create
 # a repository in an organisation they belong to, and owners can be renamed.
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+GITHUB_HOST = "token.actions.githubusercontent.com"
+GHES_ISSUER_PATH = "/_services/token"
 REPOSITORY_CLAIMS = frozenset({"repository", "repository_id"})
+# nats-server (2.15, issue #5002) enforces none of a callout-issued user's subs, data and
+# payload limits: only account and server limits apply (docs/deployment.md, checked against a
+# running server: 5 subscriptions under subs: 2, 100-byte messages under payload: 16).
+LIMIT_FIELDS = ("subs", "payload", "data")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,7 @@ def _rule_warnings(rule: Rule) -> Iterator[Warning]:
     yield from _template_warnings(rule)
     yield from _never_matches(rule)
     yield from _github_unbound(rule)
+    yield from _limits_not_enforced(rule)
     claims = rule.match.claims if rule.match is not None and rule.match.claims else {}
     for name in sorted(set(claims) & MUTABLE_CLAIMS):
         yield Warning("mutable_identifier", rule.id,
@@ -106,10 +116,33 @@ def _never_matches(rule: Rule) -> Iterator[Warning]:
                       "match.connection_types and grant.connection_types share no type")
 
 
+def _limits_not_enforced(rule: Rule) -> Iterator[Warning]:
+    limits = rule.grant.limits if rule.grant is not None else None
+    if limits is None:
+        return
+    bounded = [f"{name}: {getattr(limits, name)}" for name in LIMIT_FIELDS
+               if getattr(limits, name) != UNLIMITED]
+    if bounded:
+        yield Warning("limits_not_enforced", rule.id,
+                      f"grant.limits {{{', '.join(bounded)}}} go into the user JWT, but "
+                      "nats-server does not enforce subs, payload or data for users the auth "
+                      "callout places (nats-server issue #5002); set account or server limits "
+                      "instead and drop these")
+
+
+def is_github_issuer(issuer: str) -> bool:
+    """Whether ``issuer`` is GitHub Actions' on github.com (optionally a GHEC enterprise's
+    ``/<enterprise>`` form) or a GitHub Enterprise Server's ``https://HOST/_services/token``."""
+    parts = urlsplit(issuer.strip())
+    if parts.scheme.lower() not in ("https", "http") or not parts.hostname:
+        return False
+    return parts.hostname == GITHUB_HOST or parts.path.rstrip("/") == GHES_ISSUER_PATH
+
+
 def _github_unbound(rule: Rule) -> Iterator[Warning]:
     match = rule.match
     if rule.effect is not Effect.ALLOW or match is None or match.issuer is None \
-            or not match.issuer.startswith(GITHUB_ISSUER):
+            or not is_github_issuer(match.issuer):
         return
     globs_bind = match.subject_glob is not None and all(
         not glob.pattern.startswith(("*", "repo:*")) for glob in match.subject_glob)

@@ -9,6 +9,8 @@ from authsvc.policy import load_policy_text
 from authsvc.policy.lint import lint
 
 GITHUB = "https://token.actions.githubusercontent.com"
+GHEC = f"{GITHUB}/acme-enterprise"  # an enterprise's custom issuer on GitHub Enterprise Cloud
+GHES = "https://github.acme.example/_services/token"  # a GitHub Enterprise Server instance
 
 
 def codes(match: dict[str, object], effect: str = "allow") -> list[str]:
@@ -25,7 +27,11 @@ def codes(match: dict[str, object], effect: str = "allow") -> list[str]:
     {"issuer": GITHUB, "claims": {"repository": {"present": True}}},
     {"issuer": GITHUB, "subject_glob": "repo:*:environment:prod"},
     {"issuer": GITHUB, "subject_glob": "**"},
-    {"issuer": f"{GITHUB}/acme-enterprise", "claims": {"environment": {"equals": "prod"}}},
+    {"issuer": GHEC, "claims": {"environment": {"equals": "prod"}}},
+    {"issuer": GHES},
+    {"issuer": f"{GHES}/", "subject_glob": "repo:*:ref:refs/heads/main"},
+    {"issuer": GHES, "claims": {"repository_owner": {"equals": "acme"}}},
+    {"issuer": "https://GITHUB.ACME.EXAMPLE:8443/_services/token"},
 ])
 def test_unbound_github_rules_warn(match: dict[str, object]) -> None:
     assert "github_unbound" in codes(match)
@@ -36,7 +42,13 @@ def test_unbound_github_rules_warn(match: dict[str, object]) -> None:
     {"issuer": GITHUB, "subject_glob": "repo:acme/api:ref:refs/heads/*"},
     {"issuer": GITHUB, "claims": {"repository_id": {"equals": "74"}}},
     {"issuer": GITHUB, "claims": {"repository": {"in": ["acme/api", "acme/web"]}}},
+    {"issuer": GHEC, "subject_glob": "repo:acme/api:*"},
+    {"issuer": GHES, "subject": "repo:acme/api:environment:prod"},
+    {"issuer": GHES, "claims": {"repository_id": {"equals": "74"}}},
     {"issuer": "https://oidc.cluster.example"},
+    {"issuer": "https://token.actions.githubusercontent.com.example"},
+    {"issuer": "https://github.acme.example/_services/token/other"},
+    {"issuer": "https://github.acme.example/login/oauth"},
 ])
 def test_bound_or_other_rules_do_not(match: dict[str, object]) -> None:
     assert "github_unbound" not in codes(match)
