@@ -237,12 +237,12 @@ class PolicyReloader:
 
         Also freezes the startup heap (see ``policy_worker``), so the collector never
         walks the startup policy, and builds its rule conditions and index in steps, which
-        the first requests would otherwise build. The service is already answering: a
-        collection first would walk the whole startup heap (0.2 s at 10k rules), so what
-        cyclic garbage startup left is frozen with it.
+        the first requests would otherwise build, and freezes those too. The service is
+        already answering: a collection first would walk the whole startup heap (0.2 s at
+        10k rules), so what cyclic garbage startup left is frozen with it.
         """
         gc.freeze()
-        self._spawn(warm(self.holder.current))
+        self._spawn(_settle(self.holder.current))
         if self.interval > 0:
             self._spawn(self.watch())
 
@@ -273,11 +273,16 @@ class PolicyReloader:
             log.error("policy reload task failed", exc_info=task.exception())
 
     async def aclose(self) -> None:
-        """Stop watching and cancel pending reloads (a load already in its thread finishes,
-        unused)."""
+        """Stop watching and cancel pending reloads; a build under way is stopped (its child
+        process is killed) and changes nothing."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def _settle(policy: Policy) -> None:
+    await warm(policy)
+    gc.freeze()

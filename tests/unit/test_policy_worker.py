@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import uuid
 import weakref
 from functools import partial
 from pathlib import Path
@@ -145,3 +146,28 @@ async def test_retire_waits_for_requests_still_holding_the_policy(policy_dir: Pa
 async def _settled(reloader: PolicyReloader) -> None:
     while reloader._tasks:
         await asyncio.sleep(0.01)
+
+
+async def test_a_cancelled_reload_leaves_no_child_behind(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, policy_file: Path) -> None:
+    marker = f"policy-build-{uuid.uuid4().hex}"
+    monkeypatch.setattr("authsvc.policy_worker._CHILD",
+                        ("-c", f"import time; time.sleep(60)  # {marker}"))
+    rig = Rig(tmp_path, ReloadSources(paths=(policy_file,)))
+    write_policy(policy_file, rule("bob", "UBOB"))
+    rig.reloader.on_signal()
+    while not _running(marker):
+        await asyncio.sleep(0.02)
+    await rig.reloader.aclose()
+    assert not _running(marker)
+    assert rig.reloader.activations == rig.reloader.rejections == 0
+
+
+def _running(marker: str) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue  # gone meanwhile
+    return False
