@@ -12,8 +12,8 @@
         expect:
           decision: allow              # allow | deny
           reason: explicit_deny        # deny only
-          account: APP
-          rules: [lambda-orders]       # the determining rule ids, exact
+          account: APP                 # this and every key below: allow only
+          rules: [lambda-orders]       # the determining rule ids, exact (allow or deny)
           ttl_at_most: 15m
           ttl_at_least: 1m
           can_publish: [orders.v2.created]
@@ -23,15 +23,31 @@
           can_receive: [...]
           cannot_receive: [...]
 
+A key that cannot be checked against the expected decision is refused at load, where the file
+names it, instead of being skipped when the case runs: ``reason`` with ``allow``, and
+``account``, the TTL bounds or a subject list with ``deny`` (a deny has no grant).
+
 Pure: parsing (models) and case -> (identity, request) construction. Running is in ``testing``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from authsvc.domain import (
     AttributeValue,
@@ -97,6 +113,20 @@ class CaseConnection(BaseModel):
 
 
 Subjects = tuple[StrictStr, ...]
+_T = TypeVar("_T")
+
+
+def _at_least_one(value: tuple[_T, ...]) -> tuple[_T, ...]:
+    # Not Field(min_length=1): on a tuple, pydantic also reports "at least 1 item" for a
+    # list whose items failed, and that error sits first in the file, hiding the real one.
+    if not value:
+        raise PydanticCustomError("too_short", "needs at least one entry")
+    return value
+
+
+# Keys that describe a grant: only an allow has one.
+_ALLOW_ONLY = ("account", "ttl_at_most", "ttl_at_least", "can_publish", "cannot_publish",
+               "can_subscribe", "cannot_subscribe", "can_receive", "cannot_receive")
 
 
 class Expect(BaseModel):
@@ -116,6 +146,26 @@ class Expect(BaseModel):
     can_receive: Subjects = ()
     cannot_receive: Subjects = ()
 
+    # ``decision`` is declared first, so it is in ``info.data`` here when it is valid; these
+    # run only for keys the file gives, and the error points at that key's value.
+    @field_validator(*_ALLOW_ONLY)
+    @classmethod
+    def _allow_only(cls, value: object, info: ValidationInfo) -> object:
+        if info.data.get("decision") == "deny":
+            raise PydanticCustomError(
+                "expect_allow_only",
+                "{key} describes a grant and is only checked for decision: allow; a deny has "
+                "no grant", {"key": info.field_name})
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _deny_only(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None and info.data.get("decision") == "allow":
+            raise PydanticCustomError(
+                "expect_deny_only", "reason is only checked for decision: deny", {})
+        return value
+
 
 class Case(BaseModel):
     """One named expectation."""
@@ -134,5 +184,5 @@ class PolicyTestFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
     api_version: Literal["authsvc/v1"] = Field(alias="apiVersion")
     kind: Literal["PolicyTest"]
-    policy: Annotated[tuple[str, ...], Field(min_length=1)]
-    cases: Annotated[tuple[Case, ...], Field(min_length=1)]
+    policy: Annotated[tuple[str, ...], AfterValidator(_at_least_one)]
+    cases: Annotated[tuple[Case, ...], AfterValidator(_at_least_one)]

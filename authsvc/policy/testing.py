@@ -119,8 +119,6 @@ def _failures(case: Case, evaluation: Evaluation) -> list[str]:
 def _allow_failures(case: Case, decision: Allow) -> list[str]:
     expect, grant = case.expect, decision.grant
     found = []
-    if expect.reason is not None:
-        found.append(f"reason: expected {expect.reason}, but the decision is allow")
     if expect.account is not None and grant.account != expect.account:
         found.append(f"account: expected {expect.account}, got {grant.account}")
     if expect.rules is not None and tuple(sorted(expect.rules)) != grant.rule_ids:

@@ -1,0 +1,91 @@
+"""``kind: PolicyTest`` files refuse, at load and located, expectation keys that the expected
+decision cannot have: a deny has no grant (account, TTL, subjects), an allow no reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from authsvc.errors import PolicyError
+from authsvc.policy.cases import PolicyTestFile
+from authsvc.policy.testing import read_test_file, run_files
+
+HEAD = """apiVersion: authsvc/v1
+kind: PolicyTest
+policy: [policy.yaml]
+cases:
+  - name: the case
+    identity: {source: nkey, subject: UNOBODY}
+    expect:
+"""
+POLICY = """apiVersion: authsvc/v1
+kind: Policy
+rules:
+  - id: someone
+    match: {source: nkey, subject: USOMEONE}
+    grant: {account: APP, publish: {allow: [a.b]}}
+"""
+GRANT_KEYS = {
+    "account": "APP", "ttl_at_most": "15m", "ttl_at_least": "1m",
+    "can_publish": "[a.b]", "cannot_publish": "[a.c]", "can_subscribe": "[a.>]",
+    "cannot_subscribe": "[b.>]", "can_receive": "[a.b]", "cannot_receive": "[a.c]",
+}
+
+
+def _write(tmp_path: Path, decision: str, key: str, value: str) -> Path:
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    path = tmp_path / "cases.yaml"
+    # The offending key is on line 10; its value starts in column 7 + len(key) + 2.
+    path.write_text(f"{HEAD}      decision: {decision}\n      rules: []\n      {key}: {value}\n")
+    return path
+
+
+def _error_type(path: Path) -> tuple[str, tuple[int | str, ...]]:
+    with pytest.raises(ValidationError) as caught:
+        PolicyTestFile.model_validate(yaml.safe_load(path.read_text()))
+    (error,) = caught.value.errors()
+    return error["type"], tuple(error["loc"])
+
+
+@pytest.mark.parametrize(("key", "value"), sorted(GRANT_KEYS.items()))
+def test_a_deny_case_refuses_grant_keys_where_they_stand(tmp_path: Path, key: str,
+                                                         value: str) -> None:
+    path = _write(tmp_path, "deny", key, value)
+    assert _error_type(path) == ("expect_allow_only", ("cases", 0, "expect", key))
+    with pytest.raises(PolicyError) as caught:
+        read_test_file(path)
+    assert (caught.value.file, caught.value.line, caught.value.column) == (
+        str(path), 10, 7 + len(key) + 2)
+
+
+def test_an_allow_case_refuses_a_reason(tmp_path: Path) -> None:
+    path = _write(tmp_path, "allow", "reason", "no_matching_rule")
+    assert _error_type(path) == ("expect_deny_only", ("cases", 0, "expect", "reason"))
+    with pytest.raises(PolicyError) as caught:
+        read_test_file(path)
+    assert (caught.value.line, caught.value.column) == (10, 15)
+
+
+@pytest.mark.parametrize(("decision", "key", "value"), [
+    ("deny", "reason", "no_matching_rule"),
+    *(("allow", key, value) for key, value in sorted(GRANT_KEYS.items()) if key != "account"),
+])
+def test_keys_that_fit_the_decision_load(tmp_path: Path, decision: str, key: str,
+                                         value: str) -> None:
+    read_test_file(_write(tmp_path, decision, key, value))
+
+
+def test_a_deny_case_still_checks_its_reason_and_rules(tmp_path: Path) -> None:
+    path = _write(tmp_path, "deny", "reason", "explicit_deny")
+    (case,) = run_files([path]).cases
+    assert case.failures and case.failures[0].startswith("reason:")
+
+
+def test_a_problem_inside_a_case_is_reported_where_it_is(tmp_path: Path) -> None:
+    path = _write(tmp_path, "deny", "acount", "APP")  # a typo, not "cases is empty"
+    with pytest.raises(PolicyError) as caught:
+        read_test_file(path)
+    assert (caught.value.line, caught.value.column) == (10, 7)
