@@ -4,7 +4,9 @@ Each path is a YAML file or a directory; a directory contributes its ``*.yaml`` 
 files (not recursive; names starting with ``.`` skipped, as editors and Kubernetes ConfigMap
 mounts put scratch files and ``..data`` links there), sorted by name. Documents compose into one
 policy: rules are concatenated, rule ids must be unique across all files, and ``defaults`` may
-appear in at most one file. Every problem is a ``PolicyError`` naming file, line and column.
+appear in at most one file. Every problem is a ``PolicyError`` naming file, line and column
+(a ``Problem`` with a code; an ``InputFault`` when a path is missing, unreadable, or holds no
+policy files; ``Problems`` for all the problems of one file).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import ValidationError
 from authsvc.errors import PolicyError
 from authsvc.policy.diagnostics import validation_error
 from authsvc.policy.model import Defaults, Policy, PolicyDocument
+from authsvc.policy.problems import InputFault, Problem
 from authsvc.policy.source import (
     DuplicateDefinitionError,
     Location,
@@ -56,8 +59,8 @@ def load_policy(paths: Sequence[Path]) -> Policy:
     differs from it), so a decision's revision can be traced to a reviewed change.
     """
     if not paths:
-        raise PolicyError("no policy paths given")
-    files = _expand(paths)
+        raise InputFault("no policy paths given", code="no_paths")
+    files = policy_files(paths)
     with _collector_paused():
         policy = _compose([_read(path) for path in files])
     return policy.model_copy(update={"git_revision": git_revision(files)})
@@ -100,6 +103,21 @@ def _git(folder: str, *args: str) -> str:
     return done.stdout.strip()
 
 
+def rule_locations(policy: Policy, path: Sequence[str | int] = ()) -> dict[str, Location]:
+    """Where each rule of ``policy`` is written, or ``path`` inside it (``("grant",
+    "account")``), read again from ``policy.sources``; for tools that report on a loaded
+    policy. A source that no longer reads as it did is left out."""
+    found: dict[str, Location] = {}
+    for name in policy.sources:
+        try:
+            document = _document(_read(Path(name)))
+        except PolicyError:
+            continue
+        for index, rule in enumerate(document.policy.rules):
+            found[rule.id] = _where(document, ("rules", index, *path))
+    return found
+
+
 def load_policy_text(text: str, name: str = "<string>") -> Policy:
     """Load a single policy document from ``text``; ``name`` appears in errors."""
     with _collector_paused():
@@ -115,23 +133,31 @@ def revision_of(sources: Sequence[bytes]) -> str:
     return hashlib.sha256(b"".join(hashlib.sha256(data).digest() for data in sources)).hexdigest()
 
 
-def _expand(paths: Sequence[Path]) -> list[Path]:
+def policy_files(paths: Sequence[Path], *, what: str = "policy") -> list[Path]:
+    """The files ``paths`` stand for: a file itself, a directory its ``*.yaml``/``*.yml``
+    files (not recursive, no dot files), sorted by name. ``what`` names them in errors
+    (``policy``, ``test``): test files are found by the same rule."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(
-                child for child in path.iterdir()
-                if child.suffix in POLICY_SUFFIXES and not child.name.startswith(".")
-                and child.is_file()
-            )
+            try:
+                found = sorted(
+                    child for child in path.iterdir()
+                    if child.suffix in POLICY_SUFFIXES and not child.name.startswith(".")
+                    and child.is_file()
+                )
+            except OSError as exc:
+                raise InputFault(f"cannot read directory: {exc.strerror}",
+                                 code="file_unreadable", file=str(path)) from exc
             if not found:
-                raise PolicyError("directory holds no *.yaml or *.yml policy files",
-                                  file=str(path))
+                raise InputFault(f"directory holds no *.yaml or *.yml {what} files",
+                                 code="directory_empty", file=str(path))
             files.extend(found)
         elif path.is_file():
             files.append(path)
         else:
-            raise PolicyError("no such policy file or directory", file=str(path))
+            raise InputFault(f"no such {what} file or directory", code="file_not_found",
+                             file=str(path))
     return files
 
 
@@ -140,9 +166,11 @@ def _read(path: Path) -> _Source:
         with path.open("rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise PolicyError(f"cannot read policy file: {exc.strerror}", file=str(path)) from exc
+        raise InputFault(f"cannot read policy file: {exc.strerror}", code="file_unreadable",
+                         file=str(path)) from exc
     if len(data) > MAX_FILE_BYTES:
-        raise PolicyError(f"policy file is larger than {MAX_FILE_BYTES} bytes", file=str(path))
+        raise Problem(f"policy file is larger than {MAX_FILE_BYTES} bytes",
+                      code="file_too_large", file=str(path))
     return _Source(name=str(path), data=data)
 
 
@@ -164,12 +192,12 @@ def _document(source: _Source) -> _Document:
     except UnicodeDecodeError as exc:
         before = source.data[: exc.start].decode("utf-8", "replace")
         line, column = line_column(before, len(before))
-        raise PolicyError("policy file is not valid UTF-8", file=source.name, line=line,
-                          column=column) from exc
+        raise Problem("policy file is not valid UTF-8", code="encoding_invalid",
+                      file=source.name, line=line, column=column) from exc
     parsed = parse_yaml(text, source.name)
     if parsed.root is None:
-        raise PolicyError("policy file holds no document", file=source.name,
-                          hint="start with apiVersion: authsvc/v1 and kind: Policy")
+        raise Problem("policy file holds no document", code="document_empty",
+                      file=source.name, hint="start with apiVersion: authsvc/v1 and kind: Policy")
     try:
         return _Document(parsed=parsed, policy=PolicyDocument.model_validate(parsed.data))
     except ValidationError as exc:
@@ -189,7 +217,7 @@ def _check_unique_rule_ids(documents: Sequence[_Document]) -> None:
             here = _where(document, ("rules", index, "id"))
             if rule.id in first:
                 raise DuplicateDefinitionError(f"duplicate rule id {rule.id!r}", at=here,
-                                               first=first[rule.id])
+                                               first=first[rule.id], code="duplicate_rule_id")
             first[rule.id] = here
 
 
@@ -201,6 +229,6 @@ def _single_defaults(documents: Sequence[_Document]) -> Defaults:
         here = _where(document, ("defaults",), key=True)
         if found is not None:
             raise DuplicateDefinitionError("defaults given in more than one file", at=here,
-                                           first=found[1])
+                                           first=found[1], code="duplicate_defaults")
         found = (document.policy.defaults, here)
     return found[0] if found is not None else Defaults()

@@ -13,8 +13,8 @@ PyYAML's ``SafeLoader`` is lenient in ways that hurt a security policy, so this 
   and there are no implicit floats.
 
 The loaders themselves, libyaml's fast one and the pure-Python reference, are in
-``yaml_loaders``. Pure: takes text, returns values. Errors are ``PolicyError`` with 1-based
-line and column.
+``yaml_loaders``. Pure: takes text, returns values. Errors are ``Problem``s (``yaml_syntax``,
+``yaml_refused``, ``yaml_character``, ``duplicate_key``) with 1-based line and column.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from authsvc.errors import PolicyError
+from authsvc.policy.problems import Problem
 from authsvc.policy.yaml_loaders import DuplicateKey, FastLoader, ReferenceLoader, StrictLoader
 
 
@@ -46,13 +46,14 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-class DuplicateDefinitionError(PolicyError):
+class DuplicateDefinitionError(Problem):
     """Something defined twice (a YAML key, a rule id, ``defaults``). Located at the second
     definition; ``first`` is where the first one is."""
 
-    def __init__(self, message: str, *, at: Location, first: Location, hint: str = "") -> None:
+    def __init__(self, message: str, *, at: Location, first: Location, hint: str = "",
+                 code: str = "duplicate_key") -> None:
         self.first = first
-        super().__init__(message, file=at.file, line=at.line, column=at.column,
+        super().__init__(message, code=code, file=at.file, line=at.line, column=at.column,
                          hint=hint or f"first defined at {first}")
 
 
@@ -66,7 +67,7 @@ class ParsedSource:
 
 
 def parse_yaml(text: str, name: str) -> ParsedSource:
-    """Parse one YAML document strictly; raise ``PolicyError`` located in ``name``.
+    """Parse one YAML document strictly; raise a ``Problem`` located in ``name``.
 
     libyaml parses when PyYAML has it; whatever it leaves or refuses is parsed again by the
     pure-Python reference parser, which either reports it as before or, where libyaml alone
@@ -88,8 +89,8 @@ def parse_yaml(text: str, name: str) -> ParsedSource:
         raise _marked_error(exc, name) from exc
     except yaml.reader.ReaderError as exc:
         line, column = line_column(text, exc.position)
-        raise PolicyError(f"unacceptable character {chr(exc.character)!r}", file=name,
-                          line=line, column=column) from exc
+        raise Problem(f"unacceptable character {chr(exc.character)!r}", code="yaml_character",
+                      file=name, line=line, column=column) from exc
 
 
 def _parse(make: Callable[[str], StrictLoader], text: str, name: str) -> ParsedSource:
@@ -102,7 +103,11 @@ def _parse(make: Callable[[str], StrictLoader], text: str, name: str) -> ParsedS
     return ParsedSource(name=name, root=root, data=data)
 
 
-def _marked_error(exc: yaml.MarkedYAMLError, name: str) -> PolicyError:
+def _marked_error(exc: yaml.MarkedYAMLError, name: str) -> Problem:
+    # yaml_refused: YAML that policy files do not take (aliases, several documents, empty
+    # values, merge keys, non-string keys); yaml_syntax: not YAML at all.
+    refused = isinstance(exc, yaml.composer.ComposerError | yaml.constructor.ConstructorError)
+    code = "yaml_refused" if refused else "yaml_syntax"
     mark = exc.problem_mark or exc.context_mark
     message = exc.problem or exc.context or "invalid YAML"
     hint = ""
@@ -110,9 +115,10 @@ def _marked_error(exc: yaml.MarkedYAMLError, name: str) -> PolicyError:
         hint = exc.context + (f" that starts at {exc.context_mark.line + 1}:"
                               f"{exc.context_mark.column + 1}" if exc.context_mark else "")
     if mark is None:
-        return PolicyError(message, file=name, hint=hint)
+        return Problem(message, code=code, file=name, hint=hint)
     where = Location.of(name, mark)
-    return PolicyError(message, file=name, line=where.line, column=where.column, hint=hint)
+    return Problem(message, code=code, file=name, line=where.line, column=where.column,
+                   hint=hint)
 
 
 def line_column(text: str, offset: int) -> tuple[int, int]:

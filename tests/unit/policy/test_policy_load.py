@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from authsvc.domain import IdentitySource
 from authsvc.errors import PolicyError
 from authsvc.policy import DuplicateDefinitionError, Effect, load_policy, load_policy_text
-from authsvc.policy.load import MAX_FILE_BYTES, revision_of
+from authsvc.policy.load import MAX_FILE_BYTES, revision_of, rule_locations
+from authsvc.policy.problems import InputFault, code_of, each
 
 DATA = Path(__file__).parents[2] / "data" / "policy"
 
@@ -30,6 +31,8 @@ class ErrorCase(BaseModel):
     name: str
     paths: list[str]
     error: Where
+    codes: list[str]
+    more: list[Where] = []
     first: Where | None = None
 
 
@@ -45,6 +48,10 @@ def test_load_error_location(case: ErrorCase) -> None:
     error = caught.value
     assert (Path(error.file), error.line, error.column) == (
         DATA / case.error.file, case.error.line, case.error.column)
+    problems = each(error)
+    assert [code_of(problem) for problem in problems] == case.codes
+    assert [(Path(p.file), p.line, p.column) for p in problems[1:]] == [
+        (DATA / where.file, where.line, where.column) for where in case.more]
     if case.first is None:
         assert not isinstance(error, DuplicateDefinitionError)
     else:
@@ -173,9 +180,18 @@ def test_no_paths_is_an_error() -> None:
 
 
 def test_empty_directory_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError) as caught:
+    with pytest.raises(InputFault) as caught:
         load_policy([tmp_path])
-    assert caught.value.file == str(tmp_path)
+    assert (caught.value.file, caught.value.code) == (str(tmp_path), "directory_empty")
+
+
+def test_rule_locations_point_into_the_files_the_rules_came_from() -> None:
+    policy = load_policy([DATA / "errors" / "dup_rule_ids" / "a.yaml",
+                          DATA / "policies" / "basic.yaml"])
+    where = rule_locations(policy, ("id",))
+    assert set(where) == {rule.id for rule in policy.rules}
+    a = where[policy.rules[0].id]
+    assert (Path(a.file), a.line, a.column) == (DATA / "errors/dup_rule_ids/a.yaml", 4, 9)
 
 
 def test_oversized_file_is_refused(tmp_path: Path) -> None:
