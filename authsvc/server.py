@@ -24,6 +24,9 @@ import nats
 import nats.errors
 
 from authsvc import __version__
+from authsvc.account_checks import check_policy_accounts as _check_policy_accounts
+from authsvc.account_checks import forbidden_accounts
+from authsvc.account_checks import policy_accounts as policy_accounts
 from authsvc.audit import AuditLog, FileSink, Rotation
 from authsvc.audit.ingest import AUTH_ERROR_SUBJECT, AUTH_ERROR_TYPE, auth_error_fields
 from authsvc.audit.jetstream import JetStreamSink, SinkConfig
@@ -33,7 +36,7 @@ from authsvc.clock import Clock, SystemClock
 from authsvc.errors import AuditError, ConfigError
 from authsvc.identity import VerifierRegistry
 from authsvc.minting import AccountKey, Lifetime, Minter, Mode
-from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
+from authsvc.natsconf.keystore import KeyStore
 from authsvc.natsconf.operator import service_user_jwt
 from authsvc.policy import Policy, load_policy
 from authsvc.policy.lint import lint
@@ -85,7 +88,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
             accounts[name] = AccountKey(public_key=keys.account_public(name),
                                         signing_key=keys.account_signing(name))
     check_accounts = partial(_check_policy_accounts, mode=mode, accounts=accounts,
-                             forbidden=_forbidden_accounts(settings))
+                             forbidden=forbidden_accounts(settings))
     policy = PolicyHolder(load_policy(settings.policy.paths))
     check_accounts(policy.current)
     sources = reload_sources(settings)
@@ -109,7 +112,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
         minter=minter,
         audit=audit,
         clock=clock or SystemClock(),
-        forbidden_accounts=_forbidden_accounts(settings),
+        forbidden_accounts=forbidden_accounts(settings),
         invalid_request=InvalidRequestAction(svc.invalid_request),
     )
     reloader = PolicyReloader(policy, sources, audit=audit, check_accounts=check_accounts,
@@ -216,10 +219,6 @@ async def _ingest_auth_errors(nc: Any, audit: AuditLog) -> None:
     await nc.subscribe(AUTH_ERROR_SUBJECT, cb=on_event)
 
 
-def policy_accounts(policy: Policy) -> list[str]:
-    return sorted({rule.grant.account for rule in policy.rules if rule.grant is not None})
-
-
 def _check_writable(path: Path) -> None:
     """Fail at startup, not on the first connect, when the audit log cannot be written."""
     try:
@@ -227,29 +226,6 @@ def _check_writable(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640))
     except OSError as exc:
         raise ConfigError(f"audit log {path} is not writable: {exc.strerror}") from None
-
-
-def _forbidden_accounts(settings: Settings) -> frozenset[str]:
-    """Accounts no user is ever placed in: the callout account (users there could read
-    other clients' authorization requests) and, in operator mode, the system account."""
-    forbidden = {settings.nats.callout_account}
-    if settings.nats.mode == "operator":
-        forbidden.add(SYSTEM_ACCOUNT)
-    return frozenset(forbidden)
-
-
-def _check_policy_accounts(policy: Policy, mode: Mode, accounts: dict[str, AccountKey],
-                           forbidden: frozenset[str]) -> None:
-    named = policy_accounts(policy)
-    refused = sorted(forbidden.intersection(named))
-    if refused:
-        raise ConfigError(f"the policy grants {', '.join(refused)}: nobody may be placed in "
-                          "the callout or system account")
-    if mode is Mode.OPERATOR:
-        missing = [name for name in named if name not in accounts]
-        if missing:
-            raise ConfigError(f"no signing key for account(s) {', '.join(missing)}; run "
-                              "`authsvc keys init --mode operator --accounts ...`")
 
 
 def redact_url(url: str) -> str:
