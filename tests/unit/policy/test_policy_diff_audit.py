@@ -1,13 +1,26 @@
-"""`authsvc policy diff --audit`: identities seen in the audit log are decided under both."""
+"""`authsvc policy diff --audit`: identities seen in the audit log are decided under both, and
+a rule that reads what the log does not hold (claims, a session name, the requested role) is
+named as undecided for them instead of taken as not matching."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from authsvc.cli import main
+from authsvc.policy import Policy, load_policy_text
+from authsvc.policy.cases import Case
+from authsvc.policy.diff import PolicyDiff, diff
+from authsvc.policy.gaps import Undecided
+from authsvc.policy.seen import seen_identities
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 OLD = """apiVersion: authsvc/v1
 kind: Policy
@@ -55,3 +68,134 @@ def test_an_unreadable_audit_record_is_an_error_with_its_line(tmp_path: Path,
     assert main(["policy", "diff", str(tmp_path / "p.yaml"), str(tmp_path / "p.yaml"),
                  "--audit", str(audit)]) == 2
     assert f"{audit}:2" in capsys.readouterr().err
+
+
+ROLE = "arn:aws:iam::123456789012:role/orders-lambda"
+IDP = "https://idp.example"
+AWS_OLD = f"""apiVersion: authsvc/v1
+kind: Policy
+rules:
+  - id: orders-lambda
+    match:
+      source: aws_iam
+      aws: {{arn: "{ROLE}", account: "123456789012"}}
+    grant: {{account: APP, publish: {{allow: [orders.v2.created]}}}}
+"""
+AWS_NEW = AWS_OLD.replace("orders.v2.created", "orders.v2.updated")
+
+
+def _aws_record(principal: str = f"aws:{ROLE}") -> dict[str, object]:
+    return {"type": "decision", "decision": "allow",
+            "identity": {"source": "aws_iam", "principal": principal,
+                         "subject": "AROAEXAMPLE", "issuer": "sts.us-east-1.amazonaws.com"},
+            "client": {"host": "10.0.0.9", "type": "nats", "kind": "Client"}}
+
+
+def _oidc_record(subject: str = "worker-7") -> dict[str, object]:
+    return {"type": "decision", "decision": "allow",
+            "identity": {"source": "oidc", "principal": f"oidc:{IDP}#{subject}",
+                         "subject": subject, "issuer": IDP},
+            "client": {"host": "10.0.0.8", "type": "nats", "kind": "Client"}}
+
+
+
+def _policy(*rules: Mapping[str, Any]) -> Policy:
+    return load_policy_text(yaml.safe_dump({"apiVersion": "authsvc/v1", "kind": "Policy",
+                                            "rules": list(rules)}))
+
+
+def _seen_diff(old: Policy, new: Policy, *records: Mapping[str, Any]) -> PolicyDiff:
+    return diff(old, new, [], seen_identities(records, NOW))
+
+
+def test_an_aws_identity_from_the_log_matches_rules_on_its_arn_and_account(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "old.yaml").write_text(AWS_OLD)
+    (tmp_path / "new.yaml").write_text("apiVersion: authsvc/v1\nkind: Policy\n")
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text(json.dumps(_aws_record()) + "\n")
+    assert main(["policy", "diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"),
+                 "--audit", str(audit), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["removed"] == ["orders-lambda"]
+    assert [(c["before"], c["after"], c["lost"]) for c in report["identities"]] == [
+        ("allow APP", "deny no_matching_rule", ["pub allow orders.v2.created"])]
+
+
+def test_an_aws_identity_gains_and_loses_subjects_with_nothing_undecided() -> None:
+    result = _seen_diff(load_policy_text(AWS_OLD), load_policy_text(AWS_NEW), _aws_record())
+    (change,) = result.identities
+    assert (change.gained, change.lost) == (("pub allow orders.v2.updated",),
+                                            ("pub allow orders.v2.created",))
+    assert change.undecided_before == change.undecided_after == ()
+
+
+def test_an_aws_principal_the_log_cannot_rebuild_leaves_arn_rules_undecided() -> None:
+    result = _seen_diff(load_policy_text(AWS_OLD), load_policy_text(AWS_NEW),
+                        _aws_record(principal="aws:not-an-arn"))
+    (change,) = result.identities
+    assert change.undecided_before == (Undecided("orders-lambda", ("aws.arn", "aws.account")),)
+    assert change.undecided_after == change.undecided_before
+
+
+def test_an_aws_session_name_rule_is_undecided() -> None:
+    rule: dict[str, Any] = {"id": "by-session", "match": {"source": "aws_iam",
+                                          "claims": {"session_name": {"equals": "deploy"}}},
+            "grant": {"account": "APP", "publish": {"allow": ["deploy.run"]}}}
+    old = _policy(rule)
+    new = _policy({**rule, "grant": {"account": "APP", "publish": {"allow": ["deploy.all"]}}})
+    (change,) = _seen_diff(old, new, _aws_record()).identities
+    assert change.undecided_after == (Undecided("by-session", ("claims.session_name",)),)
+
+
+EDGE: dict[str, Any] = {"id": "edge", "match": {"source": "oidc", "issuer": IDP,
+                                "claims": {"role": {"equals": "edge-worker"}}},
+        "grant": {"account": "APP", "publish": {"allow": ["orders.created"]}}}
+
+
+def test_a_changed_claims_rule_is_reported_for_oidc_identities_as_undecided() -> None:
+    new = {**EDGE, "grant": {"account": "APP", "publish": {"allow": ["orders.updated"]}}}
+    (change,) = _seen_diff(_policy(EDGE), _policy(new), _oidc_record()).identities
+    assert change.undecided_before == change.undecided_after == (
+        Undecided("edge", ("claims.role",)),)
+    assert (change.gained, change.lost) == ((), ())
+
+
+def test_a_removed_claims_rule_is_reported_and_an_unchanged_one_is_not() -> None:
+    other: dict[str, Any] = {"id": "other", "match": {"source": "nkey", "subject": "UOTHER"},
+             "grant": {"account": "APP", "publish": {"allow": ["x"]}}}
+    (change,) = _seen_diff(_policy(EDGE, other), _policy(other), _oidc_record()).identities
+    assert change.undecided_before == (Undecided("edge", ("claims.role",)),)
+    assert change.undecided_after == ()
+    unchanged = _seen_diff(_policy(EDGE, other), _policy(EDGE), _oidc_record())
+    assert unchanged.removed == ("other",) and unchanged.identities == ()
+
+
+def test_a_condition_the_log_decides_rules_a_claims_rule_out() -> None:
+    elsewhere = {**EDGE, "match": {**EDGE["match"], "issuer": "https://other.example"}}
+    assert _seen_diff(_policy(elsewhere), _policy(), _oidc_record()).identities == ()
+
+
+def test_templated_claims_and_requested_roles_are_undecided() -> None:
+    templated: dict[str, Any] = {
+        "id": "tenant", "role": "writer", "match": {"source": "oidc", "issuer": IDP},
+        "grant": {"account": "APP", "publish": {"allow": ["orders.{{claims.tenant}}.created"]}}}
+    (change,) = _seen_diff(_policy(templated), _policy(), _oidc_record()).identities
+    assert change.undecided_before == (Undecided("tenant", ("role", "{{claims.tenant}}")),)
+
+
+def test_an_aws_rule_without_a_source_is_undecided_for_an_oidc_identity() -> None:
+    # The index files it under its literal ARN; an OIDC identity's claims might hold one.
+    by_arn: dict[str, Any] = {"id": "by-arn", "match": {"aws": {"arn": ROLE}},
+              "grant": {"account": "APP", "publish": {"allow": ["a"]}}}
+    (change,) = _seen_diff(_policy(by_arn), _policy(), _oidc_record()).identities
+    assert change.undecided_before == (Undecided("by-arn", ("aws.arn",)),)
+
+
+def test_test_cases_are_complete_and_never_undecided() -> None:
+    case = Case.model_validate({"name": "c", "identity": {
+        "source": "oidc", "subject": "worker-7", "issuer": IDP,
+        "attributes": {"role": "edge-worker"}}, "expect": {"decision": "allow"}})
+    (change,) = diff(_policy(EDGE), _policy(), [case]).identities
+    assert (change.before, change.after) == ("allow APP", "deny no_matching_rule")
+    assert change.undecided_before == ()
