@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from authsvc.errors import PolicyError
 from authsvc.policy.cases import PolicyTestFile
+from authsvc.policy.problems import code_of, each
 from authsvc.policy.testing import read_test_file, run_files
 
 HEAD = """apiVersion: authsvc/v1
@@ -50,23 +51,26 @@ def _error_type(path: Path) -> tuple[str, tuple[int | str, ...]]:
     return error["type"], tuple(error["loc"])
 
 
+def _problems(path: Path) -> list[tuple[str, int, int]]:
+    """(code, line, column) of every problem reading ``path`` reports."""
+    with pytest.raises(PolicyError) as caught:
+        read_test_file(path)
+    assert all(problem.file == str(path) for problem in each(caught.value))
+    return [(code_of(problem), problem.line, problem.column) for problem in each(caught.value)]
+
+
 @pytest.mark.parametrize(("key", "value"), sorted(GRANT_KEYS.items()))
 def test_a_deny_case_refuses_grant_keys_where_they_stand(tmp_path: Path, key: str,
                                                          value: str) -> None:
     path = _write(tmp_path, "deny", key, value)
     assert _error_type(path) == ("expect_allow_only", ("cases", 0, "expect", key))
-    with pytest.raises(PolicyError) as caught:
-        read_test_file(path)
-    assert (caught.value.file, caught.value.line, caught.value.column) == (
-        str(path), 10, 7 + len(key) + 2)
+    assert _problems(path) == [("expect_allow_only", 10, 7 + len(key) + 2)]
 
 
 def test_an_allow_case_refuses_a_reason(tmp_path: Path) -> None:
     path = _write(tmp_path, "allow", "reason", "no_matching_rule")
     assert _error_type(path) == ("expect_deny_only", ("cases", 0, "expect", "reason"))
-    with pytest.raises(PolicyError) as caught:
-        read_test_file(path)
-    assert (caught.value.line, caught.value.column) == (10, 15)
+    assert _problems(path) == [("expect_deny_only", 10, 15)]
 
 
 @pytest.mark.parametrize(("decision", "key", "value"), [
@@ -85,7 +89,5 @@ def test_a_deny_case_still_checks_its_reason_and_rules(tmp_path: Path) -> None:
 
 
 def test_a_problem_inside_a_case_is_reported_where_it_is(tmp_path: Path) -> None:
-    path = _write(tmp_path, "deny", "acount", "APP")  # a typo, not "cases is empty"
-    with pytest.raises(PolicyError) as caught:
-        read_test_file(path)
-    assert (caught.value.line, caught.value.column) == (10, 7)
+    path = _write(tmp_path, "deny", "acount", "APP")  # a typo, and not also "cases is empty"
+    assert _problems(path) == [("unknown_key", 10, 7)]
