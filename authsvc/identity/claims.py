@@ -146,9 +146,9 @@ def convert(value: object, kind: ClaimType) -> AttributeValue | None:
 def validity(claims: Mapping[str, Any]) -> tuple[float, float | None]:
     """``exp``, and the later of ``nbf`` and ``iat`` if either is present (after
     ``check_claims``), in seconds since the epoch."""
-    starts = [t for t in (_number(claims.get("nbf")), _number(claims.get("iat")))
-              if t is not None]
-    return float(claims["exp"]), max(starts) if starts else None
+    nbf, iat = _number(claims.get("nbf")), _number(claims.get("iat"))
+    start = iat if nbf is None else nbf if iat is None else max(nbf, iat)
+    return float(claims["exp"]), start
 
 
 def expiry(claims: Mapping[str, Any]) -> datetime:

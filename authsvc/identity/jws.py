@@ -150,9 +150,8 @@ def parse(token: str, *, max_bytes: int) -> ParsedToken | Deny:
         return header
     if not signature:
         return Deny(DenyReason.TOKEN_SIGNATURE_INVALID, "empty signature")
-    return ParsedToken(header=header.members, claims=claims,
-                       signing_input=raw[:len(parts[0]) + 1 + len(parts[1])],
-                       signature=signature, alg=header.alg, kid=header.kid, typ=header.typ)
+    return ParsedToken(header.members, claims, raw[:len(parts[0]) + 1 + len(parts[1])],
+                       signature, header.alg, header.kid, header.typ)
 
 
 def _read_header(segment: bytes) -> _Header | Deny:

@@ -141,9 +141,10 @@ class OidcVerifier:
         keys = await issuer.keys.lookup(parsed.kid)  # UpstreamError: fault, fail closed
         if isinstance(keys, Deny):
             return keys
-        key = next((key for key in keys if _accepts(key.alg, parsed.alg)
-                    and jws.signature_valid(parsed, key.key)), None)
-        if key is None:
+        for key in keys:
+            if _accepts(key.alg, parsed.alg) and jws.signature_valid(parsed, key.key):
+                break
+        else:
             return Deny(DenyReason.TOKEN_SIGNATURE_INVALID, f"no key of {iss} verifies it")
         rules = issuer.rules
         refused = check_claims(parsed.claims, parsed.typ, rules, now)
@@ -153,9 +154,8 @@ class OidcVerifier:
         if isinstance(identity, Deny):
             return identity
         expires, not_before = validity(parsed.claims)
-        return VerifiedToken(identity=identity, issuer=rules.issuer, kid=parsed.kid,
-                             alg=parsed.alg, key_fingerprint=key.fingerprint, expires=expires,
-                             not_before=not_before, leeway=rules.leeway.total_seconds())
+        return VerifiedToken(identity, rules.issuer, parsed.kid, parsed.alg, key.fingerprint,
+                             expires, not_before, rules.leeway.total_seconds())
 
     async def _key_current(self, hit: VerifiedToken) -> bool:
         """Whether the key that verified a cached token is still one of its issuer's keys.
