@@ -1,99 +1,230 @@
 """``authsvc policy check|test|explain|diff``: the policy engine the service runs, for people.
 
-Every subcommand loads policies with ``policy.load_policy`` and decides with ``policy.explain``
-/ ``policy.evaluate``, exactly as ``authsvc serve`` does. Exit codes: 0 fine, 1 the policy or
-its tests failed (or, with ``--strict``, lint warnings), 2 a usage or file fault.
+Every subcommand loads policies with the loader ``serve`` uses and decides with the same
+``evaluate``; ``policy_output`` prints and picks the exit code, ``policy_inputs`` reads test
+files, audit logs and the deployment's account rules.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 from authsvc.commands.common import FORMATTER
-from authsvc.errors import PolicyError
+from authsvc.commands.policy_output import (
+    EXIT_OK,
+    EXIT_PROBLEM,
+    emit,
+    explanation,
+    explanation_text,
+    git_label,
+    junit,
+    problem_record,
+    public,
+    reporting_problems,
+)
+
+DESCRIPTION = """\
+Check, test, explain and compare policy files with the loader and decision engine that
+`authsvc serve` runs: what passes here is what the service enforces.
+
+  check     validate policy files and warn about risky rules
+  test      run test files: identities and the decision each must get
+  explain   show how each case of a test file is decided, rule by rule
+  diff      what access changes between two versions of a policy
+
+Exit status, for every subcommand: 0 clean; 1 a problem in a policy (an error, a failing
+case, or what --strict, --fail-on-unexercised or --exit-code ask for); 2 a usage or file
+fault (a path that does not exist, a directory without YAML files, the wrong kind of file,
+a --case that names no case). Problems go to stderr as file:line:column: message, with a
+hint; reports go to stdout."""
 
 EPILOG = """\
 examples:
-  authsvc policy check policies/                       schema, semantics and lint warnings
-  authsvc policy test policies/examples/tests/*.yaml   run PolicyTest cases (CI)
-  authsvc policy explain policies/examples/tests/lambda.yaml --case "writer publishes"
-  authsvc policy diff old/ new/ --cases policies/examples/tests/*.yaml
+  authsvc policy check policies/examples/
+  authsvc policy test policies/examples/tests/
+  authsvc policy explain policies/examples/tests/lambda.yaml \\
+      --case "orders lambda publishes orders.v2.created"
+  authsvc policy diff policies/examples/lambda.yaml policies/examples/ \\
+      --cases policies/examples/tests/lambda.yaml
 
-Policy format: docs/policy.md. Test file format: docs/policy.md#testing-policies."""
+Policy files: docs/policy.md. Test files: docs/policy.md#testing-policies.
+Run `authsvc policy SUBCOMMAND --help` for each subcommand's options and examples."""
+
+CHECK_EPILOG = """\
+examples:
+  authsvc policy check policies/examples/
+      # every *.yaml and *.yml file in the directory, combined as serve combines them
+  authsvc policy check --strict --format json policies/examples/lambda.yaml
+      # lint warnings fail too; a report for tools
+  authsvc policy check -c deploy/container/authsvc.yaml policies/examples/
+      # also what serve with these settings refuses about the accounts granted
+
+Every problem is printed, each with file:line:column and a hint. A grant into the callout or
+system account is an error: without -c, into AUTH, SYS or $SYS (the default names); with -c,
+into the accounts that deployment's serve refuses (nats.callout_account, and SYS in
+operator mode, where an account without a signing key in keys.dir is an error too). With -c
+and no paths, the settings' policy.paths are checked, and policy.reject_warnings acts as
+--strict.
+
+Exit status: 0 the policy loads; 1 an error in it, a refused account, or, with --strict, a
+lint warning; 2 a path that does not exist, a directory without YAML files, a test file
+given as a policy, or settings (-c) that do not load."""
+
+TEST_EPILOG = """\
+examples:
+  authsvc policy test policies/examples/tests/
+      # every test file in the directory, found as policy.test_paths finds them
+  authsvc policy test --fail-on-unexercised --format junit policies/examples/tests/lambda.yaml
+      # a JUnit report for CI; a rule no case matches fails the run
+
+A test file (kind: PolicyTest) names its policy and lists cases: an identity, how it
+connects, and the decision it must get (docs/policy.md#testing-policies).
+
+Exit status: 0 every case passed; 1 a case failed, a rule no case matched (with
+--fail-on-unexercised), or an error in a test or policy file; 2 a path that does not exist,
+a directory without YAML files, or a policy file given as a test file."""
+
+EXPLAIN_EPILOG = """\
+examples:
+  authsvc policy explain policies/examples/tests/okta.yaml
+      # every case of the file
+  authsvc policy explain policies/examples/tests/lambda.yaml \\
+      --case "a same-named role in another account is refused"
+  authsvc policy explain --format json policies/examples/tests/ \\
+      --case "the same token over plain TCP is refused"
+      # a directory: the case is looked up in all its test files
+
+explain reads test files (kind: PolicyTest): each case writes down an identity (source,
+subject, issuer, claims as attributes) and its connection; there is no token or claims
+input. To ask about an identity, add a case for it. For each case it shows the decision,
+the determining rules, each rule that did not match with its first failed condition, claims
+the rules read that the identity lacks, and the JWT permissions of an allow. It does not
+check the case's expect (policy test does).
+
+Exit status: 0 explained; 1 an error in a test or policy file; 2 a path that does not
+exist, a policy file given as a test file, or a --case that names no case (the error lists
+the cases there are)."""
+
+DIFF_EPILOG = """\
+examples:
+  authsvc policy diff policies/examples/lambda.yaml policies/examples/ \\
+      --cases policies/examples/tests/lambda.yaml
+      # what the other example files add, and what the lambda test identities gain or lose
+  authsvc policy diff --exit-code --cases policies/examples/tests/ \\
+      policies/examples/lambda.yaml policies/examples/
+      # as a CI gate: exits 1, as the other files add rules and change access
+
+OLD and NEW are each policy files or directories, loaded as serve loads them. The report
+lists rules added (+), removed (-) and changed (~), then every identity whose decision or
+subjects change: the identities of the --cases test files and, with --audit, every identity
+the audit log saw (one per principal, client host and connection type), decided now. Audit
+records hold no token claims, so rules on claims or groups cannot match those; cover them
+with cases.
+
+Exit status: 0 compared, with or without differences; with --exit-code, 1 when anything
+changed; 1 an error in a policy or test file; 2 a path that does not exist, a directory
+without YAML files, or an unreadable audit log."""
+
+FORMAT_HELP = "report format (default: text)"
 
 
 def register(sub: Any) -> None:
     """Add ``policy`` and its subcommands."""
     parser = sub.add_parser("policy", help="check, test, explain and diff policies",
-                            description=__doc__, epilog=EPILOG, formatter_class=FORMATTER)
+                            description=DESCRIPTION, epilog=EPILOG, formatter_class=FORMATTER)
     commands = parser.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
-    check = commands.add_parser("check", help="validate and lint policy files")
-    check.add_argument("paths", nargs="+", type=Path, help="policy files or directories")
-    check.add_argument("--format", choices=["text", "json"], default="text")
+    check = _command(commands, "check", "validate and lint policy files", CHECK_EPILOG, run_check)
+    check.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                       help="policy files or directories (default with -c: policy.paths)")
+    check.add_argument("-c", "--config", type=Path, metavar="SETTINGS",
+                       help="the deployment's settings file: refuse what its serve refuses")
+    check.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     check.add_argument("--strict", action="store_true", help="fail on lint warnings too")
-    check.set_defaults(handler=run_check)
-    test = commands.add_parser("test", help="run PolicyTest case files")
-    test.add_argument("files", nargs="+", type=Path, help="kind: PolicyTest YAML files")
-    test.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    test = _command(commands, "test", "run PolicyTest files", TEST_EPILOG, run_test)
+    test.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                      help="test files, or directories of them")
+    test.add_argument("--format", choices=["text", "json", "junit"], default="text",
+                      help=FORMAT_HELP)
     test.add_argument("--fail-on-unexercised", action="store_true",
                       help="fail when some rule is matched by no case")
-    test.set_defaults(handler=run_test)
-    explain = commands.add_parser("explain", help="show how one case is decided")
-    explain.add_argument("file", type=Path, help="a PolicyTest file (its policy and cases)")
-    explain.add_argument("--case", help="case name (default: every case)")
-    explain.add_argument("--format", choices=["text", "json"], default="text")
-    explain.set_defaults(handler=run_explain)
-    diff = commands.add_parser("diff", help="what access changes from OLD to NEW")
-    diff.add_argument("old", type=Path, help="old policy file or directory")
-    diff.add_argument("new", type=Path, help="new policy file or directory")
-    diff.add_argument("--cases", nargs="*", type=Path, default=[],
-                      help="PolicyTest files whose identities are compared")
-    diff.add_argument("--audit", nargs="*", type=Path, default=[],
-                      help="audit log files: also compare every identity seen there "
-                           "(without token claims: see docs/policy.md)")
-    diff.add_argument("--format", choices=["text", "json"], default="text")
-    diff.set_defaults(handler=run_diff)
+    explain = _command(commands, "explain", "show how test cases are decided", EXPLAIN_EPILOG,
+                       run_explain)
+    explain.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                         help="test files, or directories of them")
+    explain.add_argument("--case", metavar="NAME", help="only the case of this name")
+    explain.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+    diff = _command(commands, "diff", "what access changes from OLD to NEW", DIFF_EPILOG,
+                    run_diff)
+    diff.add_argument("old", type=Path, metavar="OLD", help="old policy file or directory")
+    diff.add_argument("new", type=Path, metavar="NEW", help="new policy file or directory")
+    diff.add_argument("--cases", action="append", type=Path, metavar="PATH",
+                      help="a test file, or a directory of them, whose identities are "
+                           "compared; repeat for more")
+    diff.add_argument("--audit", action="append", type=Path, metavar="FILE",
+                      help="an audit log file: also compare every identity seen there; "
+                           "repeat for more")
+    diff.add_argument("--exit-code", action="store_true",
+                      help="exit 1 when anything changed, as git diff --exit-code does")
+    diff.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+
+
+def _command(commands: Any, name: str, summary: str, epilog: str,
+             handler: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=summary[:1].upper() + summary[1:] + ".",
+        epilog=epilog, formatter_class=FORMATTER)
+    parser.set_defaults(handler=reporting_problems(handler))
+    return parser
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Load (errors exit 1 with file:line:col and a hint), then list lint warnings."""
+    """Load; then the accounts serve would refuse, then lint warnings."""
+    from authsvc.commands.policy_inputs import account_problems
     from authsvc.policy import load_policy
     from authsvc.policy.lint import lint
+    from authsvc.policy.problems import InputFault
+    from authsvc.settings import load_settings
 
-    try:
-        policy = load_policy(args.paths)
-    except PolicyError as exc:
-        error = {"file": exc.file, "line": exc.line, "column": exc.column,
-                 "message": exc.message, "hint": exc.hint}
-        _emit(args.format, {"ok": False, "errors": [error], "warnings": []}, exc.render())
-        return 1
+    settings = load_settings(args.config) if args.config else None
+    paths = args.paths or (settings.policy.paths if settings else [])
+    if not paths:
+        raise InputFault("no policy paths given", code="no_paths",
+                         hint="give policy files or directories, or -c SETTINGS")
+    policy = load_policy(paths)
+    refused, note = account_problems(policy, settings)
+    if note:
+        print(note, file=sys.stderr)
     warnings = lint(policy)
+    strict = args.strict or (settings is not None and settings.policy.reject_warnings)
+    errors = [problem_record(problem) for problem in refused]
+    failed = bool(errors) or (strict and bool(warnings))
     lines = [f"warning: {w.rule_id}: {w.message} [{w.code}]" for w in warnings]
-    lines.append(f"ok: {len(policy.rules)} rules from {len(policy.sources)} file(s), "
-                 f"revision {policy.revision[:12]}{_git_label(policy.git_revision)}, "
+    lines.append(f"{'failed' if failed else 'ok'}: {len(policy.rules)} rules from "
+                 f"{len(policy.sources)} file(s), revision {policy.revision[:12]}"
+                 f"{git_label(policy.git_revision)}, {len(errors)} error(s), "
                  f"{len(warnings)} warning(s)")
-    data = {"ok": True, "revision": policy.revision, "git_revision": policy.git_revision,
-            "rules": len(policy.rules), "errors": [],
+    for error in errors:
+        print(error["text"], file=sys.stderr)
+    data = {"ok": not failed, "revision": policy.revision, "git_revision": policy.git_revision,
+            "rules": len(policy.rules), "errors": [public(error) for error in errors],
             "warnings": [{"code": w.code, "rule": w.rule_id, "message": w.message}
                          for w in warnings]}
-    _emit(args.format, data, "\n".join(lines))
-    return 1 if args.strict and warnings else 0
+    emit(args.format, data, "\n".join(lines))
+    return EXIT_PROBLEM if failed else EXIT_OK
 
 
 def run_test(args: argparse.Namespace) -> int:
     """Run the cases; report failures and unexercised rules."""
+    from authsvc.policy.load import policy_files
     from authsvc.policy.testing import run_files
 
-    suite = run_files(args.files)
+    suite = run_files(policy_files(args.paths, what="test"))
     failed = [case for case in suite.cases if not case.passed]
     if args.format == "junit":
-        sys.stdout.write(_junit(suite))
+        sys.stdout.write(junit(suite))
     else:
         lines = [f"{'ok  ' if c.passed else 'FAIL'} {c.file}: {c.name}"
                  + "".join(f"\n       {f}" for f in c.failures) for c in suite.cases]
@@ -104,36 +235,34 @@ def run_test(args: argparse.Namespace) -> int:
                 "unexercised": list(suite.unexercised),
                 "cases": [{"file": c.file, "name": c.name, "failures": list(c.failures),
                            "matched": list(c.matched)} for c in suite.cases]}
-        _emit(args.format, data, "\n".join(lines))
+        emit(args.format, data, "\n".join(lines))
     unexercised = args.fail_on_unexercised and bool(suite.unexercised)
-    return 1 if failed or unexercised else 0
+    return EXIT_PROBLEM if failed or unexercised else EXIT_OK
 
 
 def run_explain(args: argparse.Namespace) -> int:
     """Decision, determining rules, failed conditions, missing claims, JWT permissions."""
-    from authsvc.policy.testing import evaluate_case, load_test_file
+    from authsvc.commands.policy_inputs import test_cases
+    from authsvc.policy.testing import evaluate_case
 
-    tests, policy = load_test_file(args.file)
-    cases = [case for case in tests.cases if args.case in (None, case.name)]
-    if not cases:
-        print(f"authsvc: error: no case named {args.case!r} in {args.file}", file=sys.stderr)
-        return 2
-    reports = [_explanation(case.name, evaluate_case(case, policy)) for case in cases]
-    _emit(args.format, reports, "\n\n".join(_explain_text(report) for report in reports))
-    return 0
+    reports = [explanation(file, case.name, evaluate_case(case, policy))
+               for file, case, policy in test_cases(args.paths, args.case)]
+    emit(args.format, reports, "\n\n".join(explanation_text(report) for report in reports))
+    return EXIT_OK
 
 
 def run_diff(args: argparse.Namespace) -> int:
     """Rules added/removed/changed, and per known identity what it gains or loses."""
     from authsvc.clock import SystemClock
+    from authsvc.commands.policy_inputs import audit_records, read_cases
     from authsvc.policy import load_policy
     from authsvc.policy.diff import diff
     from authsvc.policy.seen import seen_identities
-    from authsvc.policy.testing import load_test_file
 
-    cases = [case for path in args.cases for case in load_test_file(path)[0].cases]
-    seen = seen_identities(_audit_records(args.audit), SystemClock().now())
-    result = diff(load_policy([args.old]), load_policy([args.new]), cases, seen)
+    cases = read_cases(args.cases or [])
+    old, new = load_policy([args.old]), load_policy([args.new])
+    seen = seen_identities(audit_records(args.audit or []), SystemClock().now())
+    result = diff(old, new, cases, seen)
     lines = [f"{label} rule: {rule_id}" for label, ids in
              (("+", result.added), ("-", result.removed), ("~", result.changed))
              for rule_id in ids]
@@ -144,86 +273,15 @@ def run_diff(args: argparse.Namespace) -> int:
     data = {"added": list(result.added), "removed": list(result.removed),
             "changed": list(result.changed),
             "identities": [{"case": c.case, "before": c.before, "after": c.after,
-                            "gained": list(c.gained), "lost": list(c.lost)}
+                            "gained": list(c.gained), "lost": list(c.lost),
+                            "undecided_before": _undecided(c.undecided_before),
+                            "undecided_after": _undecided(c.undecided_after)}
                            for c in result.identities]}
-    _emit(args.format, data, "\n".join(lines) or "no differences")
-    return 0
+    emit(args.format, data, "\n".join(lines) or "no differences")
+    return EXIT_PROBLEM if args.exit_code and not result.empty else EXIT_OK
 
 
-def _explanation(name: str, evaluation: Any) -> dict[str, Any]:
-    from authsvc.domain import Allow
-    from authsvc.minting import permission_claims
 
-    decision = evaluation.decision
-    report: dict[str, Any] = {"case": name, "revision": evaluation.revision}
-    if isinstance(decision, Allow):
-        grant = decision.grant
-        report.update(decision="allow", account=grant.account, rules=list(grant.rule_ids),
-                      ttl_seconds=int(grant.ttl.total_seconds()),
-                      permissions=permission_claims(grant.permissions))
-    else:
-        report.update(decision="deny", reason=str(decision.reason),
-                      rules=list(decision.rule_ids), detail=decision.detail)
-    report["matched"] = list(evaluation.matched_rule_ids)
-    report["not_matched"] = [{"rule": t.rule_id, "failed": t.failed[0], "all_failed": list(
-        t.failed)} for t in evaluation.rules if not t.matched]
-    report["missing_claims"] = sorted({c for t in evaluation.rules for c in t.missing})
-    return report
-
-
-def _explain_text(report: dict[str, Any]) -> str:
-    head = (f"case {report['case']!r}: {report['decision']} "
-            + (report["account"] if report["decision"] == "allow" else report["reason"]))
-    lines = [head, f"  determining rules: {', '.join(report['rules']) or '-'}",
-             f"  matched: {', '.join(report['matched']) or '-'}"]
-    lines += [f"  not matched: {t['rule']} (first failed: {t['failed']})"
-              for t in report["not_matched"]]
-    if report["missing_claims"]:
-        lines.append(f"  missing claims: {', '.join(report['missing_claims'])}")
-    if report["decision"] == "allow":
-        lines.append(f"  ttl: {report['ttl_seconds']}s")
-        lines.append("  jwt permissions: " + json.dumps(report["permissions"], sort_keys=True))
-    return "\n".join(lines)
-
-
-def _junit(suite: Any) -> str:
-    root = ElementTree.Element("testsuite", name="authsvc policy test",
-                               tests=str(len(suite.cases)),
-                               failures=str(sum(not c.passed for c in suite.cases)))
-    for case in suite.cases:
-        element = ElementTree.SubElement(root, "testcase", classname=case.file, name=case.name)
-        if not case.passed:
-            failure = ElementTree.SubElement(element, "failure", message=case.failures[0])
-            failure.text = "\n".join(case.failures)
-    return ElementTree.tostring(root, encoding="unicode") + "\n"
-
-
-def _emit(fmt: str, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True) if fmt == "json" else text)
-
-
-def _git_label(git_revision: str) -> str:
-    """`` (git abc123def456)`` or `` (git abc123def456+dirty)``; empty outside git."""
-    if not git_revision:
-        return ""
-    dirty = "+dirty" if git_revision.endswith("+dirty") else ""
-    return f" (git {git_revision[:12]}{dirty})"
-
-
-def _audit_records(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
-    """The JSON records of audit log files; a line that is not JSON is a PolicyError there."""
-    for path in paths:
-        try:
-            lines = path.read_bytes().splitlines()
-        except OSError as exc:
-            raise PolicyError(f"cannot read audit log: {exc.strerror}", file=str(path)) from exc
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise PolicyError("not a JSON audit record", file=str(path),
-                                  line=number) from None
-            if isinstance(record, dict):
-                yield record
+def _undecided(rules: Any) -> list[dict[str, Any]]:
+    """Rules an identity rebuilt from the audit log lacks the facts to decide."""
+    return [{"rule": rule.rule_id, "reads": list(rule.reads)} for rule in rules]

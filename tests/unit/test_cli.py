@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,9 +58,7 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> It
             yield from _commands(sub, (*path, name))
 
 
-# policy commands document themselves in their own module's tests
-COMMANDS = [(path, parser, grouped) for path, parser, grouped in _commands(build_parser())
-            if path[:1] != ("policy",)]
+COMMANDS = list(_commands(build_parser()))
 
 
 @pytest.mark.parametrize(("path", "parser", "grouped"), COMMANDS,
@@ -89,3 +89,14 @@ def test_the_audit_help_names_every_audit_action() -> None:
     for name in _subcommands(audit).choices:  # verify, export, report, stream-init, fetch
         assert name in (audit.description or "")
         assert name.split("-")[0] in (summary or "")
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    """`authsvc policy explain ... | head`: no BrokenPipeError traceback, SIGPIPE's status."""
+    examples = Path(__file__).parents[2] / "policies" / "examples" / "tests"
+    child = subprocess.Popen([sys.executable, "-m", "authsvc.cli", "policy", "explain",
+                              str(examples)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before the child writes: its first flush meets a closed pipe
+    err = child.stderr.read()
+    assert (child.wait(timeout=60), err) == (141, b"")

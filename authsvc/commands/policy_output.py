@@ -1,0 +1,136 @@
+"""What ``authsvc policy`` prints: reports on stdout, problems on stderr, exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+from xml.etree import ElementTree
+
+from authsvc.errors import AuthsvcError, PolicyError
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[Any], int]
+
+
+def reporting_problems(handler: Handler) -> Handler:
+    """Run ``handler``; a fault becomes its problems on stderr (and, with ``--format json``,
+    an ``{"ok": false, "errors": [...]}`` report on stdout) and exit 2 for a usage or file
+    fault, 1 for a problem in a policy or test file."""
+    def run(args: Any) -> int:
+        try:
+            return handler(args)
+        except PolicyError as exc:
+            return fail(args.format, _problems(exc))
+        except AuthsvcError as exc:  # bad settings given with -c
+            return fail(args.format, [{"code": "config_invalid", "file": "", "line": 0,
+                                       "column": 0, "message": str(exc), "hint": "",
+                                       "text": f"authsvc: error: {exc}", "input": True}])
+    return run
+
+
+def fail(fmt: str, errors: Sequence[dict[str, Any]]) -> int:
+    """Print ``errors`` (see ``problem_record``); the exit code they call for."""
+    for error in errors:
+        print(error["text"], file=sys.stderr)
+    if fmt == "json":
+        emit(fmt, {"ok": False, "errors": [public(error) for error in errors]}, "")
+    return EXIT_USAGE if all(error["input"] for error in errors) else EXIT_PROBLEM
+
+
+def problem_record(problem: PolicyError) -> dict[str, Any]:
+    """One problem as a report entry, with its text and whether it is an input fault."""
+    from authsvc.policy.problems import InputFault, Problem, code_of
+
+    record = {"code": code_of(problem), "file": problem.file, "line": problem.line,
+              "column": problem.column, "message": problem.message, "hint": problem.hint,
+              "text": problem.render() if problem.file else _unlocated(problem),
+              "input": isinstance(problem, InputFault)}
+    if isinstance(problem, Problem):
+        record.update(problem.details)
+    return record
+
+
+def _unlocated(problem: PolicyError) -> str:
+    hint = f" (hint: {problem.hint})" if problem.hint else ""
+    return f"authsvc: error: {problem.message}{hint}"
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    """A problem record as ``--format json`` shows it."""
+    return {key: value for key, value in record.items() if key not in ("text", "input")}
+
+
+def _problems(exc: PolicyError) -> list[dict[str, Any]]:
+    from authsvc.policy.problems import each
+
+    return [problem_record(problem) for problem in each(exc)]
+
+
+def emit(fmt: str, data: Any, text: str) -> None:
+    """The report: ``data`` as JSON, or ``text``."""
+    if fmt == "json":
+        print(json.dumps(data, indent=2, sort_keys=True))
+    elif text:
+        print(text)
+
+
+def git_label(git_revision: str) -> str:
+    """`` (git abc123def456)`` or `` (git abc123def456+dirty)``; empty outside git."""
+    if not git_revision:
+        return ""
+    dirty = "+dirty" if git_revision.endswith("+dirty") else ""
+    return f" (git {git_revision[:12]}{dirty})"
+
+
+def explanation(file: str, name: str, evaluation: Any) -> dict[str, Any]:
+    """One explained case as a report entry."""
+    from authsvc.domain import Allow
+    from authsvc.minting import permission_claims
+
+    decision = evaluation.decision
+    report: dict[str, Any] = {"file": file, "case": name, "revision": evaluation.revision}
+    if isinstance(decision, Allow):
+        grant = decision.grant
+        report.update(decision="allow", account=grant.account, rules=list(grant.rule_ids),
+                      ttl_seconds=int(grant.ttl.total_seconds()),
+                      permissions=permission_claims(grant.permissions))
+    else:
+        report.update(decision="deny", reason=str(decision.reason),
+                      rules=list(decision.rule_ids), detail=decision.detail)
+    report["matched"] = list(evaluation.matched_rule_ids)
+    report["not_matched"] = [{"rule": t.rule_id, "failed": t.failed[0], "all_failed": list(
+        t.failed)} for t in evaluation.rules if not t.matched]
+    report["missing_claims"] = sorted({c for t in evaluation.rules for c in t.missing})
+    return report
+
+
+def explanation_text(report: dict[str, Any]) -> str:
+    """An explained case for people."""
+    head = (f"case {report['case']!r}: {report['decision']} "
+            + (report["account"] if report["decision"] == "allow" else report["reason"]))
+    lines = [head, f"  determining rules: {', '.join(report['rules']) or '-'}",
+             f"  matched: {', '.join(report['matched']) or '-'}"]
+    lines += [f"  not matched: {t['rule']} (first failed: {t['failed']})"
+              for t in report["not_matched"]]
+    if report["missing_claims"]:
+        lines.append(f"  missing claims: {', '.join(report['missing_claims'])}")
+    if report["decision"] == "allow":
+        lines.append(f"  ttl: {report['ttl_seconds']}s")
+        lines.append("  jwt permissions: " + json.dumps(report["permissions"], sort_keys=True))
+    return "\n".join(lines)
+
+
+def junit(suite: Any) -> str:
+    """A test run as a JUnit XML document."""
+    root = ElementTree.Element("testsuite", name="authsvc policy test",
+                               tests=str(len(suite.cases)),
+                               failures=str(sum(not c.passed for c in suite.cases)))
+    for case in suite.cases:
+        element = ElementTree.SubElement(root, "testcase", classname=case.file, name=case.name)
+        if not case.passed:
+            failure = ElementTree.SubElement(element, "failure", message=case.failures[0])
+            failure.text = "\n".join(case.failures)
+    return ElementTree.tostring(root, encoding="unicode") + "\n"
