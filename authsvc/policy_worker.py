@@ -54,8 +54,7 @@ BUILD_TIMEOUT = 600.0   # a build that takes longer is stuck (10k rules take ~5 
 RETIRE_WAIT = 30.0      # how long a replaced policy may stay in use by requests in flight
 MAX_STDERR = 2000
 
-# The child imports authsvc from where this process did, whatever its working directory
-# (-P: nothing is put in front of sys.path).
+# -P: the working directory is not put in front of the child's sys.path (see _child_env).
 _CHILD = ("-P", "-c", "from authsvc.policy_worker import child; child()")
 _BUILT, _OTHER = b"B", b"R"  # frames of a built policy follow; a pickled Rejected or None
 _LENGTH = struct.Struct(">I")
@@ -83,12 +82,9 @@ async def build_elsewhere(sources: ReloadSources, *, unless_revision: str = "",
                           "test_paths": [str(p) for p in sources.test_paths],
                           "reject_warnings": sources.reject_warnings,
                           "unless_revision": unless_revision}).encode()
-    root = str(Path(authsvc.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     process = await asyncio.create_subprocess_exec(
         sys.executable, *_CHILD, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_child_env())
     assert process.stdin and process.stdout and process.stderr
     errors = asyncio.ensure_future(process.stderr.read())  # alongside: the child never waits
     try:
@@ -119,6 +115,17 @@ async def build_elsewhere(sources: ReloadSources, *, unless_revision: str = "",
     if text:  # a traceback of a fault it turned into a rejection, or a warning
         log.warning("policy build process: %s", text)
     return result
+
+
+def _child_env() -> dict[str, str] | None:
+    """The child imports the authsvc this process runs. Installed, it finds it as we did
+    (same interpreter, site and environment); imported from a source tree (the working
+    directory, which -P leaves off the child's path), it is told where that is."""
+    root = Path(authsvc.__file__).resolve().parent.parent
+    if root in {Path(entry).resolve() for entry in sys.path[1:] if entry}:
+        return None
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
 async def _receive(stdout: asyncio.StreamReader) -> Built | Rejected | None:
