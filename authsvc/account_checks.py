@@ -17,9 +17,11 @@ from authsvc.natsconf.keystore import SYSTEM_ACCOUNT
 from authsvc.policy import Policy
 from authsvc.settings import Settings
 
+# nats-server's system account in config mode when the config names none (ours names none).
+CONFIG_SYSTEM_ACCOUNT = "$SYS"
 # Without settings: the default callout account name, the system account authsvc's operator
 # mode creates, and nats-server's default system account name.
-DEFAULT_FORBIDDEN = frozenset({"AUTH", SYSTEM_ACCOUNT, "$SYS"})
+DEFAULT_FORBIDDEN = frozenset({"AUTH", SYSTEM_ACCOUNT, CONFIG_SYSTEM_ACCOUNT})
 
 
 def policy_accounts(policy: Policy) -> list[str]:
@@ -29,8 +31,9 @@ def policy_accounts(policy: Policy) -> list[str]:
 
 def forbidden_accounts(settings: Settings) -> frozenset[str]:
     """Accounts no user is ever placed in: the callout account (users there could read
-    other clients' authorization requests) and, in operator mode, the system account."""
-    forbidden = {settings.nats.callout_account}
+    other clients' authorization requests) and the system account (``$SYS``, and in
+    operator mode the one authsvc's operator names)."""
+    forbidden = {settings.nats.callout_account, CONFIG_SYSTEM_ACCOUNT}
     if settings.nats.mode == "operator":
         forbidden.add(SYSTEM_ACCOUNT)
     return frozenset(forbidden)

@@ -31,8 +31,8 @@ def _settings(mode: str, callout: str = "AUTH") -> Settings:
 
 
 def test_the_callout_account_always_and_the_system_account_in_operator_mode() -> None:
-    assert forbidden_accounts(_settings("config", "CALLOUT")) == {"CALLOUT"}
-    assert forbidden_accounts(_settings("operator")) == {"AUTH", "SYS"}
+    assert forbidden_accounts(_settings("config", "CALLOUT")) == {"CALLOUT", "$SYS"}
+    assert forbidden_accounts(_settings("operator")) == {"AUTH", "SYS", "$SYS"}
 
 
 def test_refused_grants_name_each_rule() -> None:
