@@ -287,10 +287,11 @@ def test_check_refuses_grants_into_the_default_callout_and_system_accounts(
 
 def test_check_with_settings_refuses_what_that_deployment_refuses(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The callout account is OPS here, so AUTH is an ordinary account; $SYS never is.
     _, config = _write(tmp_path, "nats: {callout_account: OPS}\n")
     code, report, _ = _run(["policy", "check", "-c", str(config)], capsys)
-    assert (code, [e["line"] for e in report["errors"]]) == (1, [6])
-    assert _codes(report) == ["account_forbidden"]
+    assert (code, [e["line"] for e in report["errors"]]) == (1, [6, 12])
+    assert _codes(report) == ["account_forbidden", "account_forbidden"]
 
 
 def test_check_with_operator_settings_needs_a_signing_key_per_account(
@@ -301,7 +302,8 @@ def test_check_with_operator_settings_needs_a_signing_key_per_account(
     for name in ("OPS", "$SYS"):
         (tmp_path / f"keys/accounts/{name}.sk.nk").touch()
     code, report, _ = _run(["policy", "check", "-c", str(config), str(policy)], capsys)
-    assert (code, _codes(report), report["errors"][0]["line"]) == (1, ["account_unsigned"], 9)
+    located = [(e["code"], e["line"]) for e in report["errors"]]
+    assert (code, sorted(located)) == (1, [("account_forbidden", 12), ("account_unsigned", 9)])
 
 
 def test_check_with_settings_takes_reject_warnings_as_strict(
