@@ -97,9 +97,11 @@ class SubjectGlob:
 
 @dataclass(frozen=True, slots=True)
 class AttributeGlob:
-    """``aws.arn`` / ``aws.account``: a string attribute matches one of these globs.
+    """``aws.arn`` / ``aws.account``: an AWS IAM identity's attribute matches one of these globs.
 
-    An absent or non-string attribute is false, so a non-AWS identity never matches.
+    Only identities the AWS IAM verifier produced qualify: an OIDC issuer may declare a claim
+    named ``arn`` or ``account``, and a token carrying ``arn: arn:aws:iam::...:role/admin``
+    must never satisfy an ``aws`` condition of a rule that does not also pin ``source``.
     """
 
     attribute: str
@@ -107,7 +109,9 @@ class AttributeGlob:
     key: str
 
     def holds(self, facts: Facts) -> bool:
-        """True when the attribute is a string matched by any glob."""
+        """True for an AWS IAM identity whose attribute is a string matched by any glob."""
+        if facts.identity.source is not IdentitySource.AWS_IAM:
+            return False
         value = facts.identity.attributes.get(self.attribute)
         return isinstance(value, str) and any(glob.matches(value) for glob in self.globs)
 

@@ -250,3 +250,24 @@ def test_policy_imports_only_domain_and_errors(module: Path) -> None:
                  for alias in node.names]
     ours = [name for name in imported if name.split(".")[0] == "authsvc"]
     assert all(name.startswith(ALLOWED_IMPORTS) for name in ours), ours
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    (IdentitySource.AWS_IAM, "allow"), (IdentitySource.OIDC, "deny"),
+    (IdentitySource.NKEY, "deny")])
+def test_aws_conditions_only_ever_match_aws_identities(source: IdentitySource,
+                                                       expected: str) -> None:
+    """A rule with ``aws`` but no ``source``: an OIDC token whose issuer maps claims named
+    ``arn``/``account`` carries the same attributes, and must still not match."""
+    from authsvc.policy import load_policy_text
+
+    policy = load_policy_text(
+        "apiVersion: authsvc/v1\nkind: Policy\nrules:\n  - id: ci\n    match:\n"
+        "      aws: {arn: 'arn:aws:iam::111122223333:role/ci/*', account: '111122223333'}\n"
+        "    grant: {account: APP, publish: {allow: [ci.status]}}\n")
+    identity = Identity(source=source, principal=f"{source}:x", subject="x", attributes={
+        "arn": "arn:aws:iam::111122223333:role/ci/builder", "account": "111122223333"})
+    decision = evaluate(identity, _request(Connection()), policy, NOW)
+    assert ("allow" if isinstance(decision, Allow) else "deny") == expected
+    if isinstance(decision, Deny):
+        assert decision.reason is DenyReason.NO_MATCHING_RULE
