@@ -244,18 +244,22 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
     generated from other keys); once connected, reconnects forever.
     """
     last: list[str] = []
+    refused: list[str] = []  # what the server itself answered (-ERR), e.g. a bad credential
 
     async def log_error(exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
         if not last or last[-1] != text:  # say it once per kind, not every 0.5 s
             log.warning("nats connection: %s", text)
         last[:] = [text]
+        if type(exc) is nats.errors.Error or isinstance(exc, nats.errors.AuthorizationError):
+            refused[:] = [text]  # a -ERR line, not a transport symptom (EOF, reset)
 
     try:
         return await asyncio.wait_for(_connect(settings, keys, error_cb=log_error, **options),
                                       settings.nats.startup_timeout)
     except TimeoutError:
-        seen = f" (last error: {last[-1]})" if last else ""
+        # The server's own refusal says more than the socket errors around it.
+        seen = f" (last error: {(refused or last)[-1]})" if last else ""
         raise ConfigError(f"cannot connect to nats-server at {redact_url(settings.nats.url)} "
                           f"within {settings.nats.startup_timeout:g}s (nats.startup_timeout)"
                           f"{seen}; is it running, and was its config generated from these "
