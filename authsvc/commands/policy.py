@@ -121,8 +121,8 @@ OLD and NEW are each policy files or directories, loaded as serve loads them. Th
 lists rules added (+), removed (-) and changed (~), then every identity whose decision or
 subjects change: the identities of the --cases test files and, with --audit, every identity
 the audit log saw (one per principal, client host and connection type), decided now. Audit
-records hold no token claims, so rules on claims or groups cannot match those; cover them
-with cases.
+records hold no token claims or groups: an identity that a rule on those could match is
+listed as "not reconstructable" for that rule; cover such rules with cases.
 
 Exit status: 0 compared, with or without differences; with --exit-code, 1 when anything
 changed; 1 an error in a policy or test file; 2 a path that does not exist, a directory
