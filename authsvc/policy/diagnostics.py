@@ -45,6 +45,9 @@ _HINTS = {
     "claim_test_empty": "e.g. tenant: {present: true} or groups: {contains_any: [...]}",
     "match_required": "add a match, or give a deny rule permissions to make it a guardrail",
     "permissions_forbidden": "set effect: deny for a guardrail, or use grant.*.deny",
+    "expect_allow_only": "a denied client has no account, TTL or subjects: keep decision and "
+                         "reason (and rule_ids) for deny cases",
+    "expect_deny_only": "an allowed client has no deny reason: drop reason, or expect deny",
 }
 
 # The documents a file can be, by the model name pydantic reports (``ValidationError.title``).
