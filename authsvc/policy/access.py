@@ -1,7 +1,8 @@
 """Can this grant publish / subscribe / receive? A model of nats-server's permission checks.
 
 ``policy test`` and ``policy diff`` answer with these; ``tests/integration/policy`` checks them
-against a real nats-server. Server behaviour modelled (reference policy-and-audit.md A1.2):
+against a real nats-server. Server behaviour modelled (nats-server ``client.go``,
+publish/subscribe permission checks):
 
 - publish: the subject must be literal (publishing to a wildcard is refused, nats-server#375);
   an allow entry must match it and no deny entry may. A ``Grant`` with no allow entries allows

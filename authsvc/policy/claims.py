@@ -3,7 +3,7 @@
 
 Every operator is false when the claim is absent, except ``present: false``. This refuses the
 IAM traps where ``ForAllValues`` is vacuously true for a missing key and ``...IfExists`` passes
-(reference policy-and-audit.md A2 "IAM", A3.6 item 5). Comparisons are type-strict:
+(AWS IAM condition operators documentation). Comparisons are type-strict:
 ``equals: true`` never matches the integer ``1`` or the string ``"true"``, and the set
 operators only read list claims.
 """

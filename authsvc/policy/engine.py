@@ -1,6 +1,6 @@
 """Policy evaluation: (identity, connect, policy, now) -> Decision. Pure; no I/O, no clock.
 
-Semantics (Cedar/IAM style, reference policy-and-audit.md A3.1):
+Semantics (Cedar/IAM style: default deny, an explicit deny wins):
 
 1. Default deny: no matching rule -> ``Deny(NO_MATCHING_RULE)``; when the only allow rules that
    failed did so on connection facts (source address, connection type) or outside their

@@ -7,7 +7,7 @@ anchored at both ends.
 
 Why: Vault's ``bound_claims_type: glob`` lets ``*`` span ``:`` and ``/``, so
 ``arn:aws:iam::1111:role/ci-*`` also matches ``role/ci-x/../admin``-style paths and other
-accounts' ARNs (reference policy-and-audit.md A2, A3.6 item 4). AWS IAM ``ArnLike`` also
+accounts' ARNs. AWS IAM ``ArnLike`` also
 matches per ARN component.
 """
 

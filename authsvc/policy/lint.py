@@ -2,7 +2,7 @@
 
 Errors block loading (``load``); these do not, but ``policy check`` lists them and
 ``--strict`` (and hot reload with ``policy.reject_warnings``) turns them into failures. Each
-warning has a stable ``code`` and names the rule. Sources: reference policy-and-audit.md A3.4.
+warning has a stable ``code`` and names the rule (docs/policy.md lists them).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from authsvc.policy.templates import claims_used, is_template
 # OIDC Core 5.7: only iss+sub is stable; these claims can be changed by users or admins.
 MUTABLE_CLAIMS = frozenset({"email", "name", "preferred_username", "upn", "nickname",
                             "given_name", "family_name", "unique_name"})
-# Grants that reach every reply or every JetStream admin call in the account (A1.5).
+# Grants that reach every reply or every JetStream admin call in the account.
 ACCOUNT_WIDE = frozenset({"_INBOX.>", "$JS.API.>", ">", "$SYS.>"})
 HIGH_LEVEL_TOKENS = 1
 # GitHub mints a token for every workflow run of every repository on github.com, all with one
@@ -29,8 +29,8 @@ HIGH_LEVEL_TOKENS = 1
 # https://token.actions.githubusercontent.com/<enterprise>; a GitHub Enterprise Server instance
 # issues them as https://HOSTNAME/_services/token for every repository on it (GitHub docs,
 # "OpenID Connect reference", iss). A rule on such an issuer must name the repository, by
-# subject or claim, or any repository's job matches (reference identity.md 1.4; Vault and
-# AWS docs give the same warning). repository_owner alone does not count: anyone can create
+# subject or claim, or any repository's job matches (GitHub's OIDC hardening guide; Vault
+# and AWS docs give the same warning). repository_owner alone does not count: anyone can create
 # a repository in an organisation they belong to, and owners can be renamed.
 GITHUB_HOST = "token.actions.githubusercontent.com"
 GHES_ISSUER_PATH = "/_services/token"

@@ -137,8 +137,8 @@ class ClaimHolds:
 class SourceCidr:
     """``source_cidrs:`` the client's address (``client_info.host``) is in one of these.
 
-    nats-server skips the user JWT ``src`` check on the callout path (reference
-    policy-and-audit.md 0.2, ``validateSrc`` is only called in ``auth.go``), so we check here.
+    nats-server skips the user JWT ``src`` check on the callout path (``validateSrc`` is only
+    called in ``auth.go``, not for callout-issued users), so we check here.
     An unparsable or missing host is false.
     """
 

@@ -231,7 +231,8 @@ class ResponsesSpec(BaseModel):
     """NATS ``resp``: publish up to ``max`` replies to a received reply subject within ``ttl``.
 
     Both are required and positive: nats-server silently turns 0 into 1 message / 2 minutes
-    (reference A1, ``validateResponsePermissions``), which no reviewer should have to know.
+    (nats-server ``client.go`` ``validateResponsePermissions``), which no reviewer should
+    have to know.
     """
 
     model_config = _FROZEN
@@ -241,7 +242,7 @@ class ResponsesSpec(BaseModel):
 
 
 class LimitsSpec(BaseModel):
-    """User limits; -1 is unlimited. The server never reads ``data`` (reference A1.1)."""
+    """User limits; -1 is unlimited. nats-server 2.15 enforces none of them for callout users."""
 
     model_config = _FROZEN
 

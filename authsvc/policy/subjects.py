@@ -1,4 +1,4 @@
-"""NATS subject syntax and wildcard matching (reference policy-and-audit.md A1.2).
+"""NATS subject syntax and wildcard matching (nats-server ``sublist.go``).
 
 A subject is a ``.``-separated list of non-empty tokens. In a permission pattern ``*`` matches
 exactly one token and ``>`` matches one or more trailing tokens, so ``foo.>`` does not match

@@ -7,10 +7,11 @@ Syntax, inside any subject of a grant or guardrail::
     {{subject}}              the identity's source-local subject
     {{principal.hash}}       16 hex digits of SHA-256(principal): a safe per-identity token
 
-Every rendered value must match ``TOKEN_CLASS`` (reference policy-and-audit.md A3.1 step 6).
+Every rendered value must match ``TOKEN_CLASS`` (a token class that cannot carry a wildcard,
+a separator or ``$``).
 A value with ``.``, ``*``, ``>``, whitespace, ``$`` or non-ASCII would change which subjects the
-entry matches (nats-server pastes scoped-signing-key template values unescaped, A1.3 and
-finding 0.3), so such a value, a missing claim, or too many values fail the whole decision
+entry matches (nats-server pastes scoped-signing-key template values unescaped), so such a
+value, a missing claim, or too many values fail the whole decision
 (``template_invalid``): the entry is never dropped and never widened. Guardrail templates fail
 the same way, matching nats-server, which rejects a user whose deny template cannot resolve.
 """

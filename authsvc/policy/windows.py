@@ -2,8 +2,8 @@
 
 A window is ``{days: [mon, ...], start: "08:00", end: "18:00"}``; ``start > end`` crosses
 midnight and ``days`` names the day the window *starts*. The zone is mandatory: nats-server
-falls back to its own local zone when ``times_location`` is absent (reference
-policy-and-audit.md A1.1, A3.6 item 9), and a policy must not depend on where it runs.
+falls back to its own local zone when ``times_location`` is absent (nats-io/jwt v2
+``TimeRange``), and a policy must not depend on where it runs.
 
 A connect inside a window is granted at most until the window ends, so the minted JWT expires
 (and nats-server disconnects the client) when the window closes.

@@ -3,8 +3,8 @@
 Each permission set becomes a config-file user (the server applies the same permission code to
 config users and to users from callout JWTs: ``client.go setPermissions``), and every probe is
 tried for real: SUB and PUB answer with ``-ERR 'Permissions Violation ...'`` or nothing;
-delivery is checked by publishing as an unrestricted user. Includes the quirks of reference
-policy-and-audit.md 0.4: a ``*`` allow accepts a ``>`` subscription, and a deny does not refuse
+delivery is checked by publishing as an unrestricted user. Includes two quirks of
+nats-server: a ``*`` allow accepts a ``>`` subscription, and a deny does not refuse
 a broader wildcard subscription but filters delivery.
 """
 

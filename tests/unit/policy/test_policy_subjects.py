@@ -1,4 +1,4 @@
-"""Subject syntax and NATS wildcard matching (reference policy-and-audit.md A1.2)."""
+"""Subject syntax and NATS wildcard matching (nats-server ``sublist.go``)."""
 
 from __future__ import annotations
 
