@@ -273,7 +273,8 @@ async def measure_reload(count: int, per_issuer: int, baseline: float) -> dict[s
 
 def _print_reload(result: dict[str, Any]) -> None:
     print(f"\nreload of a {result['rules']}-rule policy ({RULES_PER_FILE} rules per file) "
-          f"took {result['reload_seconds']:.1f} s in a worker thread; meanwhile, on the loop:")
+          f"took {result['reload_seconds']:.1f} s (built in a child process); meanwhile, "
+          "on the loop:")
     print(f"{'':>8} {'probes':>7} {f'>{STALL_MS:g}ms':>7} {'lag max':>9} {'lag p99':>9} "
           f"{'decide max':>11} {'decide p99':>11}   (ms)")
     for phase in ("idle", "during"):
