@@ -114,8 +114,9 @@ def disk_revision(paths: Sequence[Path]) -> str | None:
 class PolicyReloader:
     """Reloads ``holder.current`` from ``sources`` on request, on SIGHUP and on file change.
 
-    ``activations`` and ``rejections`` count outcomes (for tests and a future metrics
-    endpoint); ``last_rejected`` is the most recent rejection.
+    ``activations``, ``rejections`` (also ``rejections_by_reason``) and ``failing`` describe
+    the outcomes (read by ``authsvc.metrics`` at scrape time); ``last_rejected`` is the most
+    recent rejection.
     """
 
     def __init__(self, holder: Holder, sources: ReloadSources, *, audit: AuditWriter,
@@ -125,6 +126,8 @@ class PolicyReloader:
         self.interval = interval
         self.activations = 0
         self.rejections = 0
+        self.rejections_by_reason: dict[str, int] = {}
+        self.failing = False  # the latest reload was rejected (cleared by an activation)
         self.last_rejected: Rejected | None = None
         self._audit = audit
         self._check_accounts = check_accounts
@@ -197,6 +200,7 @@ class PolicyReloader:
                      accounts_added=added)
         self.holder.current = policy
         self.activations += 1
+        self.failing = False
         log.info("policy %s activated (%s; %d rules; was %s)", policy.revision[:12], trigger,
                  len(policy.rules), previous[:12])
         if added:
@@ -206,6 +210,9 @@ class PolicyReloader:
 
     def _reject(self, rejected: Rejected, trigger: Trigger, kept: str) -> None:
         self.rejections += 1
+        reason = str(rejected.reason)
+        self.rejections_by_reason[reason] = self.rejections_by_reason.get(reason, 0) + 1
+        self.failing = True
         self.last_rejected = rejected
         log.error("policy reload (%s) rejected, %s: %s; still serving revision %s", trigger,
                   rejected.reason, rejected.detail, kept[:12])

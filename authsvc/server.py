@@ -228,6 +228,24 @@ def _check_writable(path: Path) -> None:
         raise ConfigError(f"audit log {path} is not writable: {exc.strerror}") from None
 
 
+def _start_metrics(settings: Settings, components: Components,
+                   transport: CalloutTransport) -> Callable[[], None]:
+    """Serve /metrics when ``metrics.listen`` is set; returns how to stop it."""
+    if not settings.metrics.listen:
+        return lambda: None
+    from authsvc.metrics import ServiceCollector, registry_for, serve_metrics
+
+    collector = ServiceCollector(components.reloader, lambda: components.policy.current,
+                                 lambda: transport.in_flight)
+    try:
+        stop = serve_metrics(settings.metrics.listen, registry_for(collector))
+    except OSError as exc:
+        raise ConfigError(f"cannot serve metrics on {settings.metrics.listen} "
+                          f"(metrics.listen): {exc.strerror}") from None
+    log.info("metrics on http://%s/metrics", settings.metrics.listen)
+    return stop
+
+
 def redact_url(url: str) -> str:
     """The URL without any user:password part, for logs and errors."""
     parsed = urlparse(url)
@@ -299,6 +317,7 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
         nc, components.service, queue_group=settings.nats.queue_group,
         concurrency=Concurrency(max_in_flight=settings.service.max_concurrency,
                                 queue_timeout=settings.service.queue_timeout))
+    stop_metrics = _start_metrics(settings, components, transport)  # a busy port fails here
     await transport.start()
     _audit_start(components, settings)
     await _ingest_auth_errors(nc, components.audit)
@@ -317,6 +336,7 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     if ready:
         ready()
     await stop.wait()
+    stop_metrics()
     log.info("shutting down: draining %d in-flight requests", transport.in_flight)
     await transport.drain(settings.service.shutdown_grace)
     await nc.drain()

@@ -130,6 +130,13 @@ class AuditSettings(_Section):
                                   "new file after this long; 0 = never")
 
 
+class MetricsSettings(_Section):
+    listen: str = Field("", pattern=r"^(|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):\d{1,5})$",
+                        description="host:port for Prometheus /metrics (no authentication: "
+                        "bind to loopback or a private interface), e.g. 127.0.0.1:9464; "
+                        "empty = off")
+
+
 class ServiceSettings(_Section):
     max_concurrency: int = Field(256, ge=1, le=100_000)
     queue_timeout: float = Field(0.5, gt=0, description="seconds a request may wait for a "
@@ -168,6 +175,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     minting: MintingSettings = Field(default_factory=MintingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"],
                          BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)] = "INFO"

@@ -159,3 +159,50 @@ async def test_connects_are_answered_while_a_large_policy_reloads(tmp_path: Path
         assert await _admitted(d, "newcomer")
     finally:
         d.stop()
+
+
+def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, keyed by name and sorted labels."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+async def test_a_rejected_reload_shows_in_the_metrics(tmp_path: Path) -> None:
+    from authsvc.natsconf.process import free_port
+
+    port = free_port()
+    d = _deployment(tmp_path, watch_interval=0)
+    d.settings_extra["metrics"] = {"listen": f"127.0.0.1:{port}"}
+    d.start()
+    try:
+        before = _scrape(port)
+        assert before[("authsvc_policy_reload_failing", ())] == 0
+        assert before[("authsvc_policy_reloads_total", (("outcome", "rejected"),))] == 0
+        assert before[("authsvc_policy_rules", ())] == 1
+
+        (d.root / "policy.yaml").write_text("apiVersion: authsvc/v1\nkind: Policy\nrules: [\n")
+        _sighup(d)
+        _events(d, "policy.reload_rejected", 1)
+        failing = _scrape(port)
+        assert failing[("authsvc_policy_reload_failing", ())] == 1
+        assert failing[("authsvc_policy_reloads_total", (("outcome", "rejected"),))] == 1
+        assert failing[("authsvc_policy_reload_rejections_total",
+                        (("reason", "policy_invalid"),))] == 1
+        assert await _admitted(d, "writer")  # the last good policy keeps serving
+
+        _write(d, [*d.rules, _rule(d, "newcomer")])
+        _sighup(d)
+        [activated] = _events(d, "policy.activated", 1)
+        healed = _scrape(port)
+        assert healed[("authsvc_policy_reload_failing", ())] == 0
+        assert healed[("authsvc_policy_reloads_total", (("outcome", "activated"),))] == 1
+        assert healed[("authsvc_policy_rules", ())] == 2
+        assert healed[("authsvc_policy_info", (("revision", activated["revision"]),))] == 1
+    finally:
+        d.stop()

@@ -1,0 +1,88 @@
+"""Prometheus metrics: ``metrics.listen`` serves ``/metrics`` over HTTP (prometheus-client).
+
+Collectors read the service's own counters when Prometheus scrapes, so nothing on the
+request path or in the reloader depends on this module. Exposed:
+
+* ``authsvc_policy_reloads_total{outcome="activated"|"rejected"}``
+* ``authsvc_policy_reload_rejections_total{reason}``: by ``policy.reload_rejected`` reason
+* ``authsvc_policy_reload_failing``: 1 while the latest reload was rejected (the service
+  keeps serving the last good policy), 0 after an activation; alert on it
+* ``authsvc_policy_rules`` and ``authsvc_policy_info{revision}``: the policy in force
+* ``authsvc_requests_in_flight``: callout requests being handled
+* the standard ``process_*`` metrics (CPU, memory, open files)
+
+The listener has no authentication: bind it to loopback or a private interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from authsvc.policy import Policy
+
+
+class ReloadState(Protocol):
+    activations: int
+    rejections: int
+    rejections_by_reason: dict[str, int]
+    failing: bool
+
+
+class ServiceCollector(Collector):
+    """Reads reload outcomes, the policy in force and the in-flight count at scrape time."""
+
+    def __init__(self, reloads: ReloadState, policy: Callable[[], Policy],
+                 in_flight: Callable[[], int]) -> None:
+        self._reloads = reloads
+        self._policy = policy
+        self._in_flight = in_flight
+
+    def collect(self) -> Iterator[Any]:
+        reloads = CounterMetricFamily("authsvc_policy_reloads", "Policy reloads by outcome",
+                                      labels=["outcome"])
+        reloads.add_metric(["activated"], self._reloads.activations)
+        reloads.add_metric(["rejected"], self._reloads.rejections)
+        yield reloads
+        rejected = CounterMetricFamily("authsvc_policy_reload_rejections",
+                                       "Rejected policy reloads by reason", labels=["reason"])
+        for reason, count in sorted(self._reloads.rejections_by_reason.items()):
+            rejected.add_metric([reason], count)
+        yield rejected
+        yield GaugeMetricFamily("authsvc_policy_reload_failing",
+                                "1 while the latest policy reload was rejected",
+                                value=1 if self._reloads.failing else 0)
+        policy = self._policy()
+        yield GaugeMetricFamily("authsvc_policy_rules", "Rules in the policy in force",
+                                value=len(policy.rules))
+        info = GaugeMetricFamily("authsvc_policy_info", "The policy revision in force",
+                                 labels=["revision"])
+        info.add_metric([policy.revision], 1)
+        yield info
+        yield GaugeMetricFamily("authsvc_requests_in_flight",
+                                "Authorization requests being handled", value=self._in_flight())
+
+
+def registry_for(collector: ServiceCollector) -> CollectorRegistry:
+    """A registry with our collector and the process metrics (no global state)."""
+    registry = CollectorRegistry()
+    registry.register(collector)
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def serve_metrics(listen: str, registry: CollectorRegistry) -> Callable[[], None]:
+    """Serve ``/metrics`` on ``host:port`` in a background thread; returns a stop function."""
+    host, _, port = listen.rpartition(":")
+    server, thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
