@@ -92,7 +92,7 @@ class _Section(BaseModel):
 
 
 class JwksCacheSettings(_Section):
-    """How remote JWKS documents are cached (reference identity.md 2.2)."""
+    """How remote JWKS documents are cached (RFC 9111 caching, bounded)."""
 
     ttl: Duration = Field(timedelta(minutes=10), description="freshness when the IdP sends no "
                           "Cache-Control max-age")

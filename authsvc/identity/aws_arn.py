@@ -8,7 +8,7 @@ canonicalises to ``role/orders``; policies must not bind paths of assumed roles.
 it needs ``iam:GetRole`` with credentials of our own (Vault does that); we do not.
 
 The session name is chosen by whoever assumed the role, so it is kept apart and never part
-of the canonical ARN (reference identity.md 3.1, 3.2).
+of the canonical ARN (AWS IAM User Guide, "IAM identifiers").
 """
 
 from __future__ import annotations

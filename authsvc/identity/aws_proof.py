@@ -1,6 +1,6 @@
 """Rebuild the STS request from trusted parts, or refuse it. Pure: no I/O, ``now`` injected.
 
-"Reconstruct, don't validate" (reference identity.md 3.3, after Vault CVE-2020-16250): the
+"Reconstruct, don't validate" (the lesson of Vault CVE-2020-16250): the
 request authsvc sends to STS is assembled here from constants and from client parts that
 passed a check, never forwarded as the client wrote it:
 

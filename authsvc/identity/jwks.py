@@ -1,6 +1,6 @@
 """Where an issuer's verification keys come from: static keys, or a cached remote JWKS.
 
-The remote cache follows reference identity.md 2.2:
+The remote cache (OpenID Connect Discovery 1.0, RFC 7517, HTTP caching RFC 9111):
 
 * one fetch in flight per issuer; concurrent callers await the same task (go-oidc
   "inflight");

@@ -1,7 +1,7 @@
 """nkey proof of possession: the client signed the server's nonce with its user nkey.
 
 nats-server puts the nonce it sent in ``client_info.nonce`` and the client's ed25519 signature
-in ``connect_opts.sig`` (reference callout-protocol.md 1.4). nats-py sends standard base64,
+in ``connect_opts.sig`` (nats-server ``server/auth_callout.go``). nats-py sends standard base64,
 nats.go raw-URL base64; both are accepted. The identity is the nkey public key.
 """
 

@@ -1,7 +1,7 @@
 """Cloudflare Access application tokens (the ``Cf-Access-Jwt-Assertion`` header's JWT).
 
-Source: developers.cloudflare.com/cloudflare-one "Application token" and "Validating JSON"
-(reference identity.md 1.4). ``iss`` is the team domain ``https://<team>.cloudflareaccess.com``,
+Source: developers.cloudflare.com/cloudflare-one "Application token" and "Validating JSON".
+``iss`` is the team domain ``https://<team>.cloudflareaccess.com``,
 keys are RS256 at ``<team domain>/cdn-cgi/access/certs`` (a JWKS ``keys`` array beside PEM
 ``public_cert(s)``, which are ignored), ``aud`` is the Access application's AUD tag.
 

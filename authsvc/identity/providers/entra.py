@@ -1,7 +1,7 @@
 """Microsoft Entra ID (Azure AD) tokens: tenant-bound issuers, ``tid`` + ``oid``.
 
-Source: learn.microsoft.com "ID token claims reference", "Access token claims reference"
-and reference identity.md 1.4.
+Source: learn.microsoft.com "ID token claims reference" and "Access token claims
+reference".
 
 * Two issuer forms: v1 ``https://sts.windows.net/<tid>/`` and v2
   ``https://login.microsoftonline.com/<tid>/v2.0``. An access token's version follows the

@@ -1,6 +1,6 @@
 """GitHub Actions OIDC tokens (``iss`` https://token.actions.githubusercontent.com).
 
-Source: docs.github.com "OpenID Connect reference" (claims) and reference identity.md 1.4.
+Source: docs.github.com "OpenID Connect reference" (claims).
 Every custom claim GitHub documents is a JSON string, ids and counters included
 (``"repository_id": "74"``, ``"run_attempt": "2"``), so they are mapped as strings and
 compared as strings; ``ref_protected`` (``"true"``/``"false"``) becomes a bool.

@@ -1,6 +1,6 @@
 """Kubernetes projected service-account tokens (``ServiceAccountTokenProjection``).
 
-Source: kubernetes.io "Managing Service Accounts" and reference identity.md 1.4. The
+Source: kubernetes.io "Managing Service Accounts". The
 API server puts its private claims in one nested object::
 
     "sub": "system:serviceaccount:payments:api",
