@@ -62,7 +62,11 @@ class BenchIssuer:
 
 
 def issuer_settings(jwks_uri: str) -> dict[str, object]:
-    """The ``identity`` settings section that trusts this issuer."""
-    return {"oidc": {"issuers": [{
+    """The ``identity`` settings section that trusts this issuer.
+
+    The verified-token cache is off: the scenario measures a full verification on every
+    connect (with the cache, the pool's 512 tokens would be verified once each).
+    """
+    return {"oidc": {"token_cache_size": 0, "issuers": [{
         "issuer": ISSUER, "audiences": [AUDIENCE], "jwks_uri": jwks_uri,
         "algorithms": ["RS256"], "allow_http": True}]}}  # loopback JWKS only
