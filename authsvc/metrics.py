@@ -27,10 +27,17 @@ from authsvc.policy import Policy
 
 
 class ReloadState(Protocol):
-    activations: int
-    rejections: int
-    rejections_by_reason: dict[str, int]
-    failing: bool
+    @property
+    def activations(self) -> int: ...
+
+    @property
+    def rejections(self) -> int: ...
+
+    @property
+    def rejections_by_reason(self) -> dict[str, int]: ...
+
+    @property
+    def failing(self) -> bool: ...
 
 
 class ServiceCollector(Collector):

@@ -125,7 +125,6 @@ class PolicyReloader:
         self.sources = sources
         self.interval = interval
         self.activations = 0
-        self.rejections = 0
         self.rejections_by_reason: dict[str, int] = {}
         self.failing = False  # the latest reload was rejected (cleared by an activation)
         self.last_rejected: Rejected | None = None
@@ -133,6 +132,11 @@ class PolicyReloader:
         self._check_accounts = check_accounts
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[object]] = set()
+
+    @property
+    def rejections(self) -> int:
+        """Rejected reloads, all reasons."""
+        return sum(self.rejections_by_reason.values())
 
     async def reload(self, trigger: Trigger) -> Policy | Rejected | None:
         """Build, check and activate a candidate; ``None`` when the files are unchanged."""
@@ -209,7 +213,6 @@ class PolicyReloader:
                         "`authsvc nats-config` and restart nats-server)", ", ".join(added))
 
     def _reject(self, rejected: Rejected, trigger: Trigger, kept: str) -> None:
-        self.rejections += 1
         reason = str(rejected.reason)
         self.rejections_by_reason[reason] = self.rejections_by_reason.get(reason, 0) + 1
         self.failing = True

@@ -38,12 +38,7 @@ PROGRESS_MIN_BYTES = 1 << 20
 def register(actions: Any, verify: Any) -> None:
     parser = actions.add_parser("export", help="a period's records plus a verifiable manifest",
                                 epilog=EPILOG, formatter_class=FORMATTER)
-    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR",
-                        help="a chain (audit directory or files) or a folder of chains")
-    parser.add_argument("--from", dest="start", required=True, type=moment,
-                        help="first moment, inclusive (RFC 3339, or YYYY-MM-DD: UTC midnight)")
-    parser.add_argument("--to", dest="end", required=True, type=moment,
-                        help="end of the period, exclusive (same forms as --from)")
+    add_period_arguments(parser)
     parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl",
                         help="jsonl: the records as stored, re-verifiable; csv: a flat view "
                              "for spreadsheets (default: jsonl)")
@@ -58,6 +53,16 @@ def register(actions: Any, verify: Any) -> None:
     parser.set_defaults(handler=run_export)
     verify.add_argument("--manifest", type=Path, metavar="MANIFEST.json",
                         help="re-verify an export from its manifest (instead of FILE|DIR)")
+
+
+def add_period_arguments(parser: Any) -> None:
+    """The audit chains to read and the period (``--from``/``--to``), for export and report."""
+    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR",
+                        help="a chain (audit directory or files) or a folder of chains")
+    parser.add_argument("--from", dest="start", required=True, type=moment,
+                        help="first moment, inclusive (RFC 3339, or YYYY-MM-DD: UTC midnight)")
+    parser.add_argument("--to", dest="end", required=True, type=moment,
+                        help="end of the period, exclusive (same forms as --from)")
 
 
 def moment(text: str) -> datetime:

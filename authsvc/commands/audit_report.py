@@ -25,16 +25,11 @@ Exit status: 0 written and every chain intact; 1 written, but a chain does not v
 
 
 def register(actions: Any) -> None:
-    from authsvc.commands.audit_export import moment
+    from authsvc.commands.audit_export import add_period_arguments
 
     parser = actions.add_parser("report", help="an HTML report of a period",
                                 epilog=EPILOG, formatter_class=FORMATTER)
-    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE|DIR",
-                        help="a chain (audit directory or files) or a folder of chains")
-    parser.add_argument("--from", dest="start", required=True, type=moment,
-                        help="first moment, inclusive (RFC 3339, or YYYY-MM-DD: UTC midnight)")
-    parser.add_argument("--to", dest="end", required=True, type=moment,
-                        help="end of the period, exclusive (same forms as --from)")
+    add_period_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.html",
                         help="the HTML file to write")
     add_key_options(parser)

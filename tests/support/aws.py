@@ -26,7 +26,7 @@ import httpx
 from botocore.credentials import Credentials
 
 from authsvc.identity.aws_token import PREFIX, encode_proof
-from authsvc.natsconf.process import free_port
+from authsvc.natsconf.process import free_port, stop_process
 
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/orders-lambda"  # canonical: the /svc/ path is lost
@@ -104,11 +104,6 @@ class MotoSts:
         httpx.post(self.url + "moto-api/reset-auth", content=b"0").raise_for_status()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None

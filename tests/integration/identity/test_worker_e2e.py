@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from authsvc.domain import DenyReason
-from authsvc.natsconf.process import free_port
+from authsvc.natsconf.process import free_port, stop_process
 from tests.support.claimsets import mint_claim_set
 from tests.support.deploy import Deployment
 from tests.support.idp import Issuer, SigningKey
@@ -148,12 +148,7 @@ class Workerd:
             return exc.code, json.loads(exc.read())
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.log.close()
 
 
