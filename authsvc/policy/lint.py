@@ -39,6 +39,9 @@ REPOSITORY_CLAIMS = frozenset({"repository", "repository_id"})
 # payload limits: only account and server limits apply (docs/deployment.md, checked against a
 # running server: 5 subscriptions under subs: 2, 100-byte messages under payload: 16).
 LIMIT_FIELDS = ("subs", "payload", "data")
+# Attributes the OIDC verifier always makes lists, even from a one-value claim (``aud`` is a
+# string or an array in RFC 7519 4.1.3): equals, in and pattern compare scalars only.
+LIST_ATTRIBUTES = frozenset({"aud", "mutable_claims"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,14 @@ def _never_matches(rule: Rule) -> Iterator[Warning]:
     if match.subject is not None and match.subject_glob is not None and not any(
             glob.matches(subject) for glob in match.subject_glob for subject in match.subject):
         yield Warning("never_matches", rule.id, "no listed subject matches subject_glob")
+    if match.source in (None, IdentitySource.OIDC):
+        for name, test in sorted((match.claims or {}).items()):
+            scalar = [op for op, value in (("equals", test.equals), ("in", test.one_of),
+                                           ("pattern", test.pattern)) if value is not None]
+            if name in LIST_ATTRIBUTES and scalar:
+                yield Warning("never_matches", rule.id,
+                              f"claims.{name} is always a list, which {', '.join(scalar)} "
+                              "never matches: use contains_any or contains_all")
     grant_types = rule.grant.connection_types if rule.grant is not None else None
     if match.connection_types and grant_types and not set(match.connection_types) & set(
             grant_types):
