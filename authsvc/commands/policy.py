@@ -20,6 +20,7 @@ from authsvc.commands.policy_output import (
     explanation,
     explanation_text,
     git_label,
+    identity_explanation,
     junit,
     problem_record,
     public,
@@ -32,7 +33,7 @@ Check, test, explain and compare policy files with the loader and decision engin
 
   check     validate policy files and warn about risky rules
   test      run test files: identities and the decision each must get
-  explain   show how each case of a test file is decided, rule by rule
+  explain   show how a test case, a token or a claims file is decided, rule by rule
   diff      what access changes between two versions of a policy
 
 Exit status, for every subcommand: 0 clean; 1 a problem in a policy (an error, a failing
@@ -96,17 +97,38 @@ examples:
   authsvc policy explain --format json policies/examples/tests/ \\
       --case "the same token over plain TCP is refused"
       # a directory: the case is looked up in all its test files
+  authsvc policy explain -c policies/examples/explain/authsvc.yaml \\
+      --claims policies/examples/explain/okta-alice.json --at 2026-03-02T10:00:00Z
+      # a token's payload, read with the issuer settings serve uses; not verified
+  authsvc policy explain --policy policies/examples/lambda.yaml \\
+      --claims policies/examples/explain/lambda-caller.json
+      # what `aws sts get-caller-identity` printed inside the function
 
-explain reads test files (kind: PolicyTest): each case writes down an identity (source,
-subject, issuer, claims as attributes) and its connection; there is no token or claims
-input. To ask about an identity, add a case for it. For each case it shows the decision,
-the determining rules, each rule that did not match with its first failed condition, claims
-the rules read that the identity lacks, and the JWT permissions of an allow. It does not
-check the case's expect (policy test does).
+Three inputs, one at a time:
+  test files    each case writes down an identity and its connection (kind: PolicyTest);
+                the case's expect is not checked (policy test does that)
+  --claims FILE a JSON object taken as given, without any signature or claim check: a
+                token's payload (by its iss, read through that issuer's block in -c
+                SETTINGS: claims, groups_claim, provider), or an AWS caller identity
+                ({"UserId", "Account", "Arn"}; issuer sts.amazonaws.com)
+  --token FILE  a real token or AWS proof (- reads standard input; never put a token on
+                the command line), verified by the verifiers -c SETTINGS configure, at
+                --at: the answer serve would give. An AWS proof bound to a connection
+                nonce cannot be verified here. For example, on the deployment's host:
+                  authsvc policy explain -c /etc/authsvc/authsvc.yaml --token - < token.jwt
+With --token or --claims, the policy is --policy (repeatable) or the settings' policy.paths,
+and --host, --type and --user describe the connection (default: 127.0.0.1, STANDARD, no
+role); --at sets the time (ISO 8601, default now).
 
-Exit status: 0 explained; 1 an error in a test or policy file; 2 a path that does not
-exist, a policy file given as a test file, or a --case that names no case (the error lists
-the cases there are)."""
+For each it shows the decision and the determining rules, each rule that did not match with
+its first failed condition, the claims the rules read that the identity lacks, and the JWT
+permissions of an allow; for a token or claims, also the identity and its attributes, and
+when no identity is established, the verifier's reason (no rule is evaluated then).
+
+Exit status: 0 explained, whatever the decision; 1 an error in a test or policy file; 2 a
+path that does not exist, a policy file given as a test file, a --case that names no case
+(the error lists the cases there are), an unreadable token or claims file, settings that do
+not load, or an issuer or STS that cannot be reached for --token."""
 
 DIFF_EPILOG = """\
 examples:
@@ -129,6 +151,8 @@ changed; 1 an error in a policy or test file; 2 a path that does not exist, a di
 without YAML files, or an unreadable audit log."""
 
 FORMAT_HELP = "report format (default: text)"
+# As nats-server names them; the test-case model (policy.cases) accepts the same four.
+CONNECTION_TYPES = ["STANDARD", "WEBSOCKET", "MQTT", "LEAFNODE"]
 
 
 def register(sub: Any) -> None:
@@ -150,11 +174,28 @@ def register(sub: Any) -> None:
                       help=FORMAT_HELP)
     test.add_argument("--fail-on-unexercised", action="store_true",
                       help="fail when some rule is matched by no case")
-    explain = _command(commands, "explain", "show how test cases are decided", EXPLAIN_EPILOG,
-                       run_explain)
-    explain.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+    explain = _command(commands, "explain", "show how an identity is decided, rule by rule",
+                       EXPLAIN_EPILOG, run_explain)
+    explain.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                          help="test files, or directories of them")
     explain.add_argument("--case", metavar="NAME", help="only the case of this name")
+    asked = explain.add_mutually_exclusive_group()
+    asked.add_argument("--token", type=Path, metavar="FILE",
+                       help="a real token in FILE (- = stdin), verified as serve does; needs -c")
+    asked.add_argument("--claims", type=Path, metavar="FILE",
+                       help="a token payload or AWS caller identity (JSON), taken as given")
+    explain.add_argument("-c", "--config", type=Path, metavar="SETTINGS",
+                         help="the deployment's settings: issuers, STS, policy.paths, accounts")
+    explain.add_argument("--policy", action="append", type=Path, metavar="PATH",
+                         help="policy file or directory (default: the settings' policy.paths);"
+                              " repeat for more")
+    explain.add_argument("--host", metavar="IP", help="client address (default 127.0.0.1)")
+    explain.add_argument("--type", choices=CONNECTION_TYPES, dest="connection_type",
+                         help="connection type (default STANDARD)")
+    explain.add_argument("--user", metavar="USER",
+                         help="CONNECT user, e.g. role:writer to ask for a role")
+    explain.add_argument("--at", metavar="TIME", help="decide at this ISO 8601 time "
+                         "(default now)")
     explain.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     diff = _command(commands, "diff", "what access changes from OLD to NEW", DIFF_EPILOG,
                     run_diff)
@@ -243,11 +284,66 @@ def run_test(args: argparse.Namespace) -> int:
 def run_explain(args: argparse.Namespace) -> int:
     """Decision, determining rules, failed conditions, missing claims, JWT permissions."""
     from authsvc.commands.policy_inputs import test_cases
+    from authsvc.policy.problems import InputFault
     from authsvc.policy.testing import evaluate_case
 
+    if args.token or args.claims:
+        return _explain_identity(args)
+    if not args.paths:
+        raise InputFault("nothing to explain", code="no_paths",
+                         hint="give test files, --claims FILE or --token FILE")
+    only = [option for option, value in (
+        ("-c", args.config), ("--policy", args.policy), ("--host", args.host),
+        ("--type", args.connection_type), ("--user", args.user), ("--at", args.at))
+        if value is not None]
+    if only:
+        raise InputFault(f"{', '.join(only)} apply to --token and --claims only",
+                         code="usage_invalid", hint="a test case states its own connection "
+                         "and time (now:, connection:)")
     reports = [explanation(file, case.name, evaluate_case(case, policy))
                for file, case, policy in test_cases(args.paths, args.case)]
     emit(args.format, reports, "\n\n".join(explanation_text(report) for report in reports))
+    return EXIT_OK
+
+
+def _explain_identity(args: argparse.Namespace) -> int:
+    """``explain --token/--claims``: one identity against the deployment's policy."""
+    import ipaddress
+
+    from authsvc.account_checks import DEFAULT_FORBIDDEN, forbidden_accounts
+    from authsvc.clock import SystemClock
+    from authsvc.commands.policy_identity import from_claims, from_token, parse_time
+    from authsvc.policy import load_policy
+    from authsvc.policy.cases import CaseConnection
+    from authsvc.policy.problems import InputFault
+    from authsvc.settings import load_settings
+
+    if args.paths or args.case:
+        raise InputFault("test files and --case do not go with --token or --claims",
+                         code="usage_invalid", hint="explain a test file, or one identity")
+    if args.token and args.config is None:
+        raise InputFault("--token needs -c SETTINGS", code="settings_required",
+                         hint="the settings name the issuers and STS endpoints serve trusts")
+    host = args.host or "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise InputFault(f"--host {host!r} is not an IP address", code="usage_invalid",
+                         hint="the client address nats-server reports, e.g. 10.0.3.7") from None
+    settings = load_settings(args.config) if args.config else None
+    paths = args.policy or (settings.policy.paths if settings else [])
+    if not paths:
+        raise InputFault("no policy to explain against", code="no_paths",
+                         hint="give --policy PATH, or -c SETTINGS to use its policy.paths")
+    policy = load_policy(paths)
+    now = parse_time(args.at) if args.at else SystemClock().now()
+    request = CaseConnection(host=host, type=args.connection_type or "STANDARD",
+                             user=args.user or "").build(now)
+    asked = (from_token(args.token, settings, request, now) if args.token and settings
+             else from_claims(args.claims, settings, now))
+    forbidden = DEFAULT_FORBIDDEN if settings is None else forbidden_accounts(settings)
+    report = identity_explanation(asked, policy, request, now, forbidden)
+    emit(args.format, report, explanation_text(report))
     return EXIT_OK
 
 

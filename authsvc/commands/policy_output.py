@@ -85,12 +85,13 @@ def git_label(git_revision: str) -> str:
     return f" (git {git_revision[:12]}{dirty})"
 
 
-def explanation(file: str, name: str, evaluation: Any) -> dict[str, Any]:
-    """One explained case as a report entry."""
+def explanation(file: str, name: str, evaluation: Any, decision: Any = None) -> dict[str, Any]:
+    """One explained case as a report entry; ``decision``, when given, is what the service
+    makes of the engine's (an allow into a refused account is denied)."""
     from authsvc.domain import Allow
     from authsvc.minting import permission_claims
 
-    decision = evaluation.decision
+    decision = evaluation.decision if decision is None else decision
     report: dict[str, Any] = {"file": file, "case": name, "revision": evaluation.revision}
     if isinstance(decision, Allow):
         grant = decision.grant
@@ -107,12 +108,55 @@ def explanation(file: str, name: str, evaluation: Any) -> dict[str, Any]:
     return report
 
 
+def identity_explanation(asked: Any, policy: Any, request: Any, now: Any,
+                         forbidden: frozenset[str]) -> dict[str, Any]:
+    """``explain --token/--claims``: the identity, then the case report of it; when no
+    identity was established, the verifier's deny and no rule (as ``serve`` decides)."""
+    from authsvc.commands.policy_identity import identity_record
+    from authsvc.domain import Allow, Deny, DenyReason
+    from authsvc.policy import explain
+
+    outcome = asked.outcome
+    head = {"input": asked.kind, "verified": asked.verified}
+    if isinstance(outcome, Deny):
+        return {"file": asked.file, "case": None, "revision": policy.revision, **head,
+                "identity": None, "stage": "identity", "decision": "deny",
+                "reason": str(outcome.reason), "detail": outcome.detail, "rules": [],
+                "matched": [], "not_matched": [], "missing_claims": []}
+    evaluation = explain(outcome, request, policy, now)
+    decision = evaluation.decision
+    if isinstance(decision, Allow) and decision.grant.account in forbidden:
+        decision = Deny(DenyReason.ACCOUNT_FORBIDDEN, f"grant into "
+                        f"{decision.grant.account!r} refused", rule_ids=decision.grant.rule_ids)
+    report = explanation(asked.file, "", evaluation, decision)
+    report.update(head, case=None, identity=identity_record(outcome), stage="policy")
+    return report
+
+
 def explanation_text(report: dict[str, Any]) -> str:
-    """An explained case for people."""
-    head = (f"case {report['case']!r}: {report['decision']} "
+    """An explained case, token or claims file for people."""
+    what = (f"case {report['case']!r}" if report.get("case") is not None
+            else f"{report['input']} {report['file']}")
+    head = (f"{what}: {report['decision']} "
             + (report["account"] if report["decision"] == "allow" else report["reason"]))
-    lines = [head, f"  determining rules: {', '.join(report['rules']) or '-'}",
-             f"  matched: {', '.join(report['matched']) or '-'}"]
+    lines = [head]
+    identity = report.get("identity")
+    if report.get("stage") == "identity":
+        lines.append(f"  identity not established: {report['detail']}")
+        lines.append("  no rule was evaluated")
+        return "\n".join(lines)
+    if identity is not None:
+        verified = "verified" if report["verified"] else "NOT verified: taken as given"
+        lines.append(f"  identity: {identity['principal']} ({verified})")
+        lines.append(f"    source {identity['source']}, subject {identity['subject']}, "
+                     f"issuer {identity['issuer'] or '-'}, expires "
+                     f"{identity['expires_at'] or '-'}")
+        lines += [f"    {key}: {json.dumps(value)}"
+                  for key, value in identity["attributes"].items()]
+    if report["decision"] == "deny" and report.get("detail"):
+        lines.append(f"  detail: {report['detail']}")
+    lines += [f"  determining rules: {', '.join(report['rules']) or '-'}",
+              f"  matched: {', '.join(report['matched']) or '-'}"]
     lines += [f"  not matched: {t['rule']} (first failed: {t['failed']})"
               for t in report["not_matched"]]
     if report["missing_claims"]:

@@ -68,15 +68,23 @@ class AwsIamVerifier:
         return self._identity(caller, call)
 
     def _identity(self, caller: Caller, call: StsCall) -> Identity | Deny:
-        arn = canonical_arn(caller.arn)
-        if arn is None or arn.account != caller.account:
-            return Deny(DenyReason.STS_RESPONSE_INVALID,
-                        f"STS answered an ARN we do not accept: {caller.arn[:200]!r}")
-        subject = unique_id(caller.user_id, arn.kind)
-        attributes: dict[str, AttributeValue] = {
-            "arn": arn.arn, "account": arn.account, "user_id": subject,
-            "arn_kind": arn.kind.value}
-        if self._session_name and arn.session_name:
-            attributes["session_name"] = arn.session_name
-        return Identity(source=IdentitySource.AWS_IAM, principal=f"aws:{arn.arn}",
-                        subject=subject, issuer=call.host, attributes=attributes)
+        return caller_identity(caller, call.host, session_name=self._session_name)
+
+
+def caller_identity(caller: Caller, host: str, *, session_name: bool = False
+                    ) -> Identity | Deny:
+    """The identity a GetCallerIdentity answer from ``host`` stands for: the ARN
+    canonicalised (an assumed role becomes its role), its account and unique id; the session
+    name only when ``session_name`` trusts it."""
+    arn = canonical_arn(caller.arn)
+    if arn is None or arn.account != caller.account:
+        return Deny(DenyReason.STS_RESPONSE_INVALID,
+                    f"STS answered an ARN we do not accept: {caller.arn[:200]!r}")
+    subject = unique_id(caller.user_id, arn.kind)
+    attributes: dict[str, AttributeValue] = {
+        "arn": arn.arn, "account": arn.account, "user_id": subject,
+        "arn_kind": arn.kind.value}
+    if session_name and arn.session_name:
+        attributes["session_name"] = arn.session_name
+    return Identity(source=IdentitySource.AWS_IAM, principal=f"aws:{arn.arn}",
+                    subject=subject, issuer=host, attributes=attributes)

@@ -123,6 +123,10 @@ class OidcVerifier:
         self._cache.put(digest, result, at)
         return result.identity
 
+    def issuer(self, iss: str) -> OidcIssuer | None:
+        """The configured issuer whose ``iss`` is exactly this, if any."""
+        return self._issuers.get(iss)
+
     @property
     def cached_tokens(self) -> int:
         """How many verified tokens the cache holds now."""
@@ -150,7 +154,7 @@ class OidcVerifier:
         refused = check_claims(parsed.claims, parsed.typ, rules, now)
         if refused is not None:
             return refused
-        identity = _identity(parsed.claims, issuer)
+        identity = claims_identity(parsed.claims, issuer)
         if isinstance(identity, Deny):
             return identity
         expires, not_before = validity(parsed.claims)
@@ -178,7 +182,13 @@ def _shown(value: object) -> str:
     return repr(value[:80]) if isinstance(value, str) else type(value).__name__
 
 
-def _identity(claims: Mapping[str, Any], issuer: OidcIssuer) -> Identity | Deny:
+def claims_identity(claims: Mapping[str, Any], issuer: OidcIssuer) -> Identity | Deny:
+    """The identity ``issuer``'s claims stand for: its declared claims with their types,
+    groups, the provider profile's reading, subject and principal.
+
+    Only for claims already verified (signature and claim rules), or, in ``policy explain
+    --claims``, claims a person states to ask what the policy would decide.
+    """
     attributes = _mapped(claims, issuer)
     if isinstance(attributes, Deny):
         return attributes

@@ -130,9 +130,14 @@ def _caller(answer: StsAnswer) -> Caller | Deny:
                 "{" + STS_NAMESPACE + "}" + name:
             return _invalid(f"{name} must appear exactly once, as text")
         values[name] = found[0].text
-    if not _ACCOUNT.fullmatch(values["Account"]) or not _USER_ID.fullmatch(values["UserId"]):
+    return caller_of(values["Arn"], values["Account"], values["UserId"])
+
+
+def caller_of(arn: str, account: str, user_id: str) -> Caller | Deny:
+    """The three values of a GetCallerIdentityResult as a Caller, if each has its shape."""
+    if not _ACCOUNT.fullmatch(account) or not _USER_ID.fullmatch(user_id):
         return _invalid("Account or UserId has an unexpected shape")
-    return Caller(arn=values["Arn"], account=values["Account"], user_id=values["UserId"])
+    return Caller(arn=arn, account=account, user_id=user_id)
 
 
 def _error_code(body: bytes) -> str:
