@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 from authsvc.errors import AuthsvcError, PolicyError
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+_OTHER_ISSUER = frozenset({"source", "issuer"})
 
 Handler = Callable[[Any], int]
 
@@ -104,7 +105,10 @@ def explanation(file: str, name: str, evaluation: Any, decision: Any = None) -> 
     report["matched"] = list(evaluation.matched_rule_ids)
     report["not_matched"] = [{"rule": t.rule_id, "failed": t.failed[0], "all_failed": list(
         t.failed)} for t in evaluation.rules if not t.matched]
-    report["missing_claims"] = sorted({c for t in evaluation.rules for c in t.missing})
+    # Claims a rule for another source or issuer reads are not missing from this identity.
+    report["missing_claims"] = sorted({c for t in evaluation.rules
+                                       if not _OTHER_ISSUER.intersection(t.failed)
+                                       for c in t.missing})
     return report
 
 

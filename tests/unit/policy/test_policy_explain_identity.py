@@ -203,3 +203,34 @@ def test_a_claims_file_that_is_not_an_identity_is_located(
     exit_code, report, _ = _run(["-c", str(SETTINGS), "--claims", str(path)], capsys)
     (error,) = report["errors"]
     assert (exit_code, error["code"], error["line"], error["file"]) == (2, code, line, str(path))
+
+
+@pytest.mark.parametrize(("file", "extra", "account", "rule"), [
+    ("okta-alice.json", [], "TENANTS", "okta-tenant-users"),
+    ("github-deploy.json", [], "DEPLOY", "gha-deploy-api"),
+    ("kubernetes-payments.json", [], "APPS", "k8s-namespace-services"),
+    ("worker-shop.json", ["--type", "WEBSOCKET"], "EDGE", "workers-edge-events"),
+    ("lambda-caller.json", [], "ORDERS", "lambda-orders-writer"),
+    ("sfn-caller.json", [], "ORDERS", "sfn-fulfilment"),
+])
+def test_each_example_scenario_has_a_claims_file_its_policy_admits(
+        file: str, extra: list[str], account: str, rule: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, report, _ = _run(["-c", str(SETTINGS), "--claims", str(EXPLAIN / file),
+                            "--at", IN_ALICES_TOKEN, *extra], capsys)
+    assert (code, report["decision"], report["account"], report["rules"]) == (
+        0, "allow", account, [rule])
+    assert report["missing_claims"] == []
+
+
+def test_missing_claims_are_those_rules_for_this_issuer_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    claims = json.loads(ALICE.read_text())
+    del claims["email_verified"]
+    path = tmp_path / "claims.json"
+    path.write_text(json.dumps(claims))
+    code, report, _ = _run(["-c", str(SETTINGS), "--claims", str(path),
+                            "--at", IN_ALICES_TOKEN], capsys)
+    assert (code, report["reason"]) == (0, "no_matching_rule")
+    # not zone, k8s_namespace or repository: those rules are for other issuers
+    assert report["missing_claims"] == ["email_verified"]
