@@ -5,7 +5,7 @@ Every operator is false when the claim is absent, except ``present: false``. Thi
 IAM traps where ``ForAllValues`` is vacuously true for a missing key and ``...IfExists`` passes
 (AWS IAM condition operators documentation). Comparisons are type-strict:
 ``equals: true`` never matches the integer ``1`` or the string ``"true"``, and the set
-operators only read list claims.
+operators only read list claims. ``pattern`` reads a string, or every value of a list.
 """
 
 from __future__ import annotations
@@ -23,6 +23,16 @@ Names = Annotated[tuple[StrictStr, ...], Field(min_length=1, max_length=1024)]
 # A claim pattern is matched with re.fullmatch; the cap keeps reviewers (and the regex engine)
 # away from pathological expressions.
 MAX_PATTERN_CHARS = 512
+
+
+def _fits(pattern: str, value: AttributeValue) -> bool:
+    """A string claim matches ``pattern`` whole; a list claim when it has values and every
+    one does (what ``{{each claims.NAME}}`` needs); an int or bool claim never."""
+    if isinstance(value, str):
+        return re.fullmatch(pattern, value) is not None
+    if isinstance(value, tuple):
+        return bool(value) and all(re.fullmatch(pattern, item) is not None for item in value)
+    return False
 
 
 def _same(expected: Scalar, value: AttributeValue) -> bool:
@@ -74,7 +84,6 @@ class ClaimTest(BaseModel):
                 isinstance(value, tuple) and not set(self.contains_any).isdisjoint(value)),
             self.contains_all is None or (
                 isinstance(value, tuple) and set(self.contains_all).issubset(value)),
-            self.pattern is None or (
-                isinstance(value, str) and re.fullmatch(self.pattern, value) is not None),
+            self.pattern is None or _fits(self.pattern, value),
         )
         return all(checks)

@@ -40,7 +40,7 @@ REPOSITORY_CLAIMS = frozenset({"repository", "repository_id"})
 # running server: 5 subscriptions under subs: 2, 100-byte messages under payload: 16).
 LIMIT_FIELDS = ("subs", "payload", "data")
 # Attributes the OIDC verifier always makes lists, even from a one-value claim (``aud`` is a
-# string or an array in RFC 7519 4.1.3): equals, in and pattern compare scalars only.
+# string or an array in RFC 7519 4.1.3): equals and in compare scalars only.
 LIST_ATTRIBUTES = frozenset({"aud", "mutable_claims"})
 
 
@@ -114,11 +114,11 @@ def _never_matches(rule: Rule) -> Iterator[Warning]:
         yield Warning("never_matches", rule.id, "no listed subject matches subject_glob")
     if match.source in (None, IdentitySource.OIDC):
         for name, test in sorted((match.claims or {}).items()):
-            scalar = [op for op, value in (("equals", test.equals), ("in", test.one_of),
-                                           ("pattern", test.pattern)) if value is not None]
+            scalar = [op for op, value in (("equals", test.equals), ("in", test.one_of))
+                      if value is not None]
             if name in LIST_ATTRIBUTES and scalar:
                 yield Warning("never_matches", rule.id,
-                              f"claims.{name} is always a list, which {', '.join(scalar)} "
+                              f"claims.{name} is always a list, which {' or '.join(scalar)} "
                               "never matches: use contains_any or contains_all")
     grant_types = rule.grant.connection_types if rule.grant is not None else None
     if match.connection_types and grant_types and not set(match.connection_types) & set(

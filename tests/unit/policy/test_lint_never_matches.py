@@ -28,7 +28,7 @@ def warnings(match: dict[str, Any], grant_extra: dict[str, Any] | None = None) -
     # the OIDC verifier turns aud into a list, even from "aud": "x"
     ({"source": "oidc", "issuer": OKTA, "claims": {"aud": {"equals": "nats"}}}, None),
     ({"issuer": OKTA, "claims": {"aud": {"in": ["nats", "edge"]}}}, None),
-    ({"source": "oidc", "claims": {"mutable_claims": {"pattern": "^email$"}}}, None),
+    ({"source": "oidc", "claims": {"mutable_claims": {"equals": "email"}}}, None),
 ])
 def test_a_rule_that_cannot_match_warns_once(match: dict[str, Any],
                                              grant_extra: dict[str, Any] | None) -> None:
@@ -42,6 +42,7 @@ def test_a_rule_that_cannot_match_warns_once(match: dict[str, Any],
      {"connection_types": ["WEBSOCKET"]}),
     ({"source": "oidc", "claims": {"aud": {"contains_any": ["nats"]}}}, None),
     ({"source": "oidc", "claims": {"aud": {"present": True}}}, None),
+    ({"source": "oidc", "claims": {"aud": {"pattern": "^nats-[a-z]+$"}}}, None),  # each value
     ({"source": "oidc", "claims": {"tenant": {"equals": "acme"}}}, None),
 ])
 def test_a_rule_that_can_match_does_not_warn(match: dict[str, Any],
