@@ -20,7 +20,7 @@ from authsvc.domain import Allow, ConnectRequest, Deny, DenyReason, Grant, Ident
 from authsvc.errors import AuditError, AuthsvcError, SigningError, UpstreamError
 from authsvc.identity import VerifierRegistry
 from authsvc.minting import MintedJwt, Minter, permission_claims
-from authsvc.policy import Policy, evaluate
+from authsvc.policy import Policy, evaluate, refuse_forbidden
 from authsvc.protocol.request import ReplyAddress, RequestRejected, RequestRules, decode_request
 from authsvc.protocol.response import encode_response
 
@@ -108,7 +108,7 @@ class CalloutService:
         if isinstance(verified, Deny):
             return self._deny(request, verified, now, started)
         policy = self._policy()
-        decision = evaluate(verified, request, policy, now)
+        decision = refuse_forbidden(evaluate(verified, request, policy, now), self._forbidden)
         started.lap("policy")
         if isinstance(decision, Deny):
             return self._deny(request, decision, now, started, identity=verified,
@@ -118,10 +118,6 @@ class CalloutService:
     async def _allow(self, request: ConnectRequest, identity: Identity, decision: Allow,
                      revision: str, now: datetime, started: Stopwatch) -> bytes:
         grant = decision.grant
-        if grant.account in self._forbidden:
-            deny = Deny(DenyReason.ACCOUNT_FORBIDDEN, f"grant into {grant.account!r} refused",
-                        rule_ids=grant.rule_ids)
-            return self._deny(request, deny, now, started, identity=identity, revision=revision)
         minted = self._minter.mint(grant=grant, identity=identity,
                                    user_nkey=request.user_nkey, now=now)
         started.lap("mint")

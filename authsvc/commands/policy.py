@@ -82,7 +82,10 @@ examples:
       # a JUnit report for CI; a rule no case matches fails the run
 
 A test file (kind: PolicyTest) names its policy and lists cases: an identity, how it
-connects, and the decision it must get (docs/policy.md#testing-policies).
+connects, and the decision it must get (docs/policy.md#testing-policies). Cases are decided
+as serve decides them: a grant into the callout or system account (AUTH, SYS, $SYS; with -c,
+the deployment's) is a deny, account_forbidden. With --format junit, each rule no case
+matches is a testcase too: failed with --fail-on-unexercised, skipped without.
 
 Exit status: 0 every case passed; 1 a case failed, a rule no case matched (with
 --fail-on-unexercised), or an error in a test or policy file; 2 a path that does not exist,
@@ -174,6 +177,9 @@ def register(sub: Any) -> None:
                       help=FORMAT_HELP)
     test.add_argument("--fail-on-unexercised", action="store_true",
                       help="fail when some rule is matched by no case")
+    test.add_argument("-c", "--config", type=Path, metavar="SETTINGS",
+                      help="the deployment's settings: its callout and system accounts are "
+                           "refused as serve refuses them (default: AUTH, SYS, $SYS)")
     explain = _command(commands, "explain", "show how an identity is decided, rule by rule",
                        EXPLAIN_EPILOG, run_explain)
     explain.add_argument("paths", nargs="*", type=Path, metavar="PATH",
@@ -185,7 +191,8 @@ def register(sub: Any) -> None:
     asked.add_argument("--claims", type=Path, metavar="FILE",
                        help="a token payload or AWS caller identity (JSON), taken as given")
     explain.add_argument("-c", "--config", type=Path, metavar="SETTINGS",
-                         help="the deployment's settings: issuers, STS, policy.paths, accounts")
+                         help="the deployment's settings: issuers, STS, policy.paths, and the "
+                              "accounts serve refuses (default: AUTH, SYS, $SYS)")
     explain.add_argument("--policy", action="append", type=Path, metavar="PATH",
                          help="policy file or directory (default: the settings' policy.paths);"
                               " repeat for more")
@@ -262,10 +269,10 @@ def run_test(args: argparse.Namespace) -> int:
     from authsvc.policy.load import policy_files
     from authsvc.policy.testing import run_files
 
-    suite = run_files(policy_files(args.paths, what="test"))
+    suite = run_files(policy_files(args.paths, what="test"), _forbidden(args.config))
     failed = [case for case in suite.cases if not case.passed]
     if args.format == "junit":
-        sys.stdout.write(junit(suite))
+        sys.stdout.write(junit(suite, unexercised_fail=args.fail_on_unexercised))
     else:
         lines = [f"{'ok  ' if c.passed else 'FAIL'} {c.file}: {c.name}"
                  + "".join(f"\n       {f}" for f in c.failures) for c in suite.cases]
@@ -293,17 +300,27 @@ def run_explain(args: argparse.Namespace) -> int:
         raise InputFault("nothing to explain", code="no_paths",
                          hint="give test files, --claims FILE or --token FILE")
     only = [option for option, value in (
-        ("-c", args.config), ("--policy", args.policy), ("--host", args.host),
+        ("--policy", args.policy), ("--host", args.host),
         ("--type", args.connection_type), ("--user", args.user), ("--at", args.at))
         if value is not None]
     if only:
-        raise InputFault(f"{', '.join(only)} apply to --token and --claims only",
+        raise InputFault(f"{', '.join(only)} {'applies' if len(only) == 1 else 'apply'} to "
+                         "--token and --claims only",
                          code="usage_invalid", hint="a test case states its own connection "
                          "and time (now:, connection:)")
-    reports = [explanation(file, case.name, evaluate_case(case, policy))
+    forbidden = _forbidden(args.config)
+    reports = [explanation(file, case.name, evaluate_case(case, policy, forbidden))
                for file, case, policy in test_cases(args.paths, args.case)]
     emit(args.format, reports, "\n\n".join(explanation_text(report) for report in reports))
     return EXIT_OK
+
+
+def _forbidden(config: Path | None) -> frozenset[str]:
+    """The accounts serve refuses: those of the settings ``config``, else the defaults."""
+    from authsvc.account_checks import DEFAULT_FORBIDDEN, forbidden_accounts
+    from authsvc.settings import load_settings
+
+    return DEFAULT_FORBIDDEN if config is None else forbidden_accounts(load_settings(config))
 
 
 def _explain_identity(args: argparse.Namespace) -> int:

@@ -117,8 +117,8 @@ def identity_explanation(asked: Any, policy: Any, request: Any, now: Any,
     """``explain --token/--claims``: the identity, then the case report of it; when no
     identity was established, the verifier's deny and no rule (as ``serve`` decides)."""
     from authsvc.commands.policy_identity import identity_record
-    from authsvc.domain import Allow, Deny, DenyReason
-    from authsvc.policy import explain
+    from authsvc.domain import Deny
+    from authsvc.policy import explain, refuse_forbidden
 
     outcome = asked.outcome
     head = {"input": asked.kind, "verified": asked.verified}
@@ -128,10 +128,7 @@ def identity_explanation(asked: Any, policy: Any, request: Any, now: Any,
                 "reason": str(outcome.reason), "detail": outcome.detail, "rules": [],
                 "matched": [], "not_matched": [], "missing_claims": []}
     evaluation = explain(outcome, request, policy, now)
-    decision = evaluation.decision
-    if isinstance(decision, Allow) and decision.grant.account in forbidden:
-        decision = Deny(DenyReason.ACCOUNT_FORBIDDEN, f"grant into "
-                        f"{decision.grant.account!r} refused", rule_ids=decision.grant.rule_ids)
+    decision = refuse_forbidden(evaluation.decision, forbidden)
     report = explanation(asked.file, "", evaluation, decision)
     report.update(head, case=None, identity=identity_record(outcome), stage="policy")
     return report
@@ -171,14 +168,25 @@ def explanation_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def junit(suite: Any) -> str:
-    """A test run as a JUnit XML document."""
+def junit(suite: Any, *, unexercised_fail: bool = False) -> str:
+    """A test run as a JUnit XML document. Each rule no case matched is a testcase of its
+    own, failed with ``unexercised_fail`` (``--fail-on-unexercised``) and skipped otherwise,
+    so a CI dashboard shows why the run failed."""
+    rules = list(suite.unexercised)
+    failures = sum(not c.passed for c in suite.cases) + (len(rules) if unexercised_fail else 0)
     root = ElementTree.Element("testsuite", name="authsvc policy test",
-                               tests=str(len(suite.cases)),
-                               failures=str(sum(not c.passed for c in suite.cases)))
+                               tests=str(len(suite.cases) + len(rules)),
+                               failures=str(failures),
+                               skipped=str(0 if unexercised_fail else len(rules)))
     for case in suite.cases:
         element = ElementTree.SubElement(root, "testcase", classname=case.file, name=case.name)
         if not case.passed:
             failure = ElementTree.SubElement(element, "failure", message=case.failures[0])
             failure.text = "\n".join(case.failures)
+    for rule in rules:
+        element = ElementTree.SubElement(root, "testcase", classname="unexercised rules",
+                                         name=f"rule {rule} is matched by some case")
+        message = f"no case matches rule {rule!r}"
+        ElementTree.SubElement(element, "failure" if unexercised_fail else "skipped",
+                               message=message)
     return ElementTree.tostring(root, encoding="unicode") + "\n"

@@ -5,7 +5,7 @@ pure decision the service calls, and ``explain`` is the same evaluation with a p
 for tools. The file format is documented in ``docs/policy.md`` and ``policy.model``.
 """
 
-from authsvc.policy.engine import evaluate, explain
+from authsvc.policy.engine import evaluate, explain, refuse_forbidden
 from authsvc.policy.load import load_policy, load_policy_text
 from authsvc.policy.model import Effect, Policy
 from authsvc.policy.source import DuplicateDefinitionError, Location
@@ -23,6 +23,7 @@ __all__ = [
     "explain",
     "load_policy",
     "load_policy_text",
+    "refuse_forbidden",
     "subject_matches",
     "validate_subject",
 ]

@@ -21,7 +21,7 @@ Rule order has no meaning anywhere. ``explain`` returns the same decision with a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from authsvc.domain import (
@@ -68,6 +68,17 @@ def explain(
     matched = [rule for rule, trace in zip(rules, traces, strict=True) if trace.matched]
     decision = _decide(matched, traces, facts, policy)
     return Evaluation(decision=decision, rules=traces, revision=policy.revision)
+
+
+def refuse_forbidden(decision: Decision, forbidden: Collection[str]) -> Decision:
+    """The decision ``serve`` answers with: an allow into one of the ``forbidden`` accounts
+    (the callout or system account, ``account_checks``) becomes an ``account_forbidden``
+    deny by the rules that granted it."""
+    if isinstance(decision, Allow) and decision.grant.account in forbidden:
+        return Deny(DenyReason.ACCOUNT_FORBIDDEN,
+                    f"grant into {decision.grant.account!r} refused",
+                    rule_ids=decision.grant.rule_ids)
+    return decision
 
 
 def requested_role(request: ConnectRequest) -> str | None:

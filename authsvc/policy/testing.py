@@ -3,8 +3,8 @@ uses, and reporting failures and the rules no case exercised."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -15,7 +15,7 @@ from authsvc.policy.access import can_publish, can_receive, can_subscribe
 from authsvc.policy.cases import Case, PolicyTestFile
 from authsvc.policy.diagnostics import validation_error
 from authsvc.policy.durations import format_duration
-from authsvc.policy.engine import explain
+from authsvc.policy.engine import explain, refuse_forbidden
 from authsvc.policy.load import load_policy
 from authsvc.policy.model import Policy
 from authsvc.policy.source import parse_yaml
@@ -75,27 +75,31 @@ def load_test_file(path: Path) -> tuple[PolicyTestFile, Policy]:
     return tests, load_policy([path.parent / entry for entry in tests.policy])
 
 
-def run_files(paths: Sequence[Path]) -> SuiteResult:
-    """Run every case of every file; ``unexercised`` is over all policies loaded."""
+def run_files(paths: Sequence[Path], forbidden: Collection[str] = ()) -> SuiteResult:
+    """Run every case of every file; ``unexercised`` is over all policies loaded. An allow
+    into a ``forbidden`` account is the deny ``serve`` gives (``refuse_forbidden``)."""
     results: list[CaseResult] = []
     all_rules: set[str] = set()
     for path in paths:
         tests, policy = load_test_file(path)
         all_rules.update(rule.id for rule in policy.rules)
-        results.extend(run_case(case, policy, str(path)) for case in tests.cases)
+        results.extend(run_case(case, policy, str(path), forbidden) for case in tests.cases)
     hit = {rule for result in results for rule in result.matched}
     return SuiteResult(cases=tuple(results), unexercised=tuple(sorted(all_rules - hit)))
 
 
-def evaluate_case(case: Case, policy: Policy) -> Evaluation:
-    """The full evaluation of one case (what ``policy explain`` shows)."""
-    return explain(case.identity.build(case.now), case.connection.build(case.now), policy,
-                   case.now)
+def evaluate_case(case: Case, policy: Policy, forbidden: Collection[str] = ()) -> Evaluation:
+    """The full evaluation of one case (what ``policy explain`` shows), with the decision
+    ``serve`` gives when the grant's account is ``forbidden``."""
+    evaluation = explain(case.identity.build(case.now), case.connection.build(case.now),
+                         policy, case.now)
+    return replace(evaluation, decision=refuse_forbidden(evaluation.decision, forbidden))
 
 
-def run_case(case: Case, policy: Policy, file: str = "") -> CaseResult:
+def run_case(case: Case, policy: Policy, file: str = "",
+             forbidden: Collection[str] = ()) -> CaseResult:
     """Check one case's expectations against the engine's decision."""
-    evaluation = evaluate_case(case, policy)
+    evaluation = evaluate_case(case, policy, forbidden)
     return CaseResult(file=file, name=case.name, failures=tuple(_failures(case, evaluation)),
                       matched=evaluation.matched_rule_ids)
 

@@ -346,3 +346,50 @@ def test_diff_json_names_the_rules_an_audit_identity_cannot_decide(
     (change,) = _json(capsys)["identities"]  # type: ignore[misc]
     undecided = [{"rule": "edge", "reads": ["claims.role"]}]
     assert (change["undecided_before"], change["undecided_after"]) == (undecided, undecided)
+
+
+def test_junit_shows_unexercised_rules_failed_only_when_they_fail_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: authsvc/v1\nkind: Policy\nrules:\n"
+        "  - id: used\n    match: {source: nkey, subject: UA}\n"
+        "    grant: {account: APP, subscribe: {allow: [a.b]}}\n"
+        "  - id: never-tested\n    match: {source: nkey, subject: UB}\n"
+        "    grant: {account: APP, subscribe: {allow: [a.c]}}\n")
+    tests = tmp_path / "t.yaml"
+    tests.write_text("apiVersion: authsvc/v1\nkind: PolicyTest\npolicy: [p.yaml]\ncases:\n"
+                     "  - name: a\n    identity: {source: nkey, subject: UA}\n"
+                     "    expect: {decision: allow}\n")
+
+    def suite(*flags: str) -> tuple[int, ElementTree.Element]:
+        code = main(["policy", "test", "--format", "junit", *flags, str(tests)])
+        return code, ElementTree.fromstring(capsys.readouterr().out)
+
+    code, root = suite("--fail-on-unexercised")
+    unexercised = [case for case in root if case.get("classname") == "unexercised rules"]
+    assert (code, root.get("failures"), len(unexercised)) == (1, "1", 1)
+    assert unexercised[0].find("failure") is not None
+    code, root = suite()
+    assert (code, root.get("failures"), root.get("skipped")) == (0, "0", "1")
+
+
+def test_cases_into_a_refused_account_are_denied_as_serve_denies_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: authsvc/v1\nkind: Policy\nrules:\n"
+        "  - id: into-callout\n    match: {source: nkey, subject: UA}\n"
+        "    grant: {account: CALLOUT, subscribe: {allow: [a.b]}}\n")
+    tests = tmp_path / "t.yaml"
+    tests.write_text("apiVersion: authsvc/v1\nkind: PolicyTest\npolicy: [p.yaml]\ncases:\n"
+                     "  - name: a\n    identity: {source: nkey, subject: UA}\n"
+                     "    expect: {decision: deny, reason: account_forbidden}\n")
+    settings = tmp_path / "authsvc.yaml"
+    settings.write_text("nats: {callout_account: CALLOUT}\npolicy: {paths: [p.yaml]}\n")
+    # CALLOUT is an ordinary account by default, and this deployment's callout account
+    assert main(["policy", "test", str(tests)]) == 1
+    assert main(["policy", "test", "-c", str(settings), str(tests)]) == 0
+    capsys.readouterr()
+    assert main(["policy", "explain", "-c", str(settings), "--format", "json", str(tests)]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert (report["decision"], report["reason"], report["rules"]) == (
+        "deny", "account_forbidden", ["into-callout"])
