@@ -110,10 +110,11 @@ examples:
 Three inputs, one at a time:
   test files    each case writes down an identity and its connection (kind: PolicyTest);
                 the case's expect is not checked (policy test does that)
-  --claims FILE a JSON object taken as given, without any signature or claim check: a
-                token's payload (by its iss, read through that issuer's block in -c
-                SETTINGS: claims, groups_claim, provider), or an AWS caller identity
-                ({"UserId", "Account", "Arn"}; issuer sts.amazonaws.com)
+  --claims FILE a JSON object whose signature is taken as given: a token's payload,
+                checked and read as its issuer's block in -c SETTINGS says (audience,
+                exp/nbf/iat at --at, lifetime, required claims; claims, groups_claim,
+                provider), or an AWS caller identity ({"UserId", "Account", "Arn"};
+                issuer sts.amazonaws.com)
   --token FILE  a real token or AWS proof (- reads standard input; never put a token on
                 the command line), verified by the verifiers -c SETTINGS configure, at
                 --at: the answer serve would give. An AWS proof bound to a connection
@@ -189,7 +190,7 @@ def register(sub: Any) -> None:
     asked.add_argument("--token", type=Path, metavar="FILE",
                        help="a real token in FILE (- = stdin), verified as serve does; needs -c")
     asked.add_argument("--claims", type=Path, metavar="FILE",
-                       help="a token payload or AWS caller identity (JSON), taken as given")
+                       help="a token payload or AWS caller identity (JSON), signature unchecked")
     explain.add_argument("-c", "--config", type=Path, metavar="SETTINGS",
                          help="the deployment's settings: issuers, STS, policy.paths, and the "
                               "accounts serve refuses (default: AUTH, SYS, $SYS)")
@@ -230,13 +231,12 @@ def _command(commands: Any, name: str, summary: str, epilog: str,
 
 def run_check(args: argparse.Namespace) -> int:
     """Load; then the accounts serve would refuse, then lint warnings."""
-    from authsvc.commands.policy_inputs import account_problems
+    from authsvc.commands.policy_inputs import account_problems, deployment_settings
     from authsvc.policy import load_policy
     from authsvc.policy.lint import lint
     from authsvc.policy.problems import InputFault
-    from authsvc.settings import load_settings
 
-    settings = load_settings(args.config) if args.config else None
+    settings = deployment_settings(args.config) if args.config else None
     paths = args.paths or (settings.policy.paths if settings else [])
     if not paths:
         raise InputFault("no policy paths given", code="no_paths",
@@ -318,9 +318,10 @@ def run_explain(args: argparse.Namespace) -> int:
 def _forbidden(config: Path | None) -> frozenset[str]:
     """The accounts serve refuses: those of the settings ``config``, else the defaults."""
     from authsvc.account_checks import DEFAULT_FORBIDDEN, forbidden_accounts
-    from authsvc.settings import load_settings
+    from authsvc.commands.policy_inputs import deployment_settings
 
-    return DEFAULT_FORBIDDEN if config is None else forbidden_accounts(load_settings(config))
+    return DEFAULT_FORBIDDEN if config is None else forbidden_accounts(
+        deployment_settings(config))
 
 
 def _explain_identity(args: argparse.Namespace) -> int:
@@ -330,10 +331,10 @@ def _explain_identity(args: argparse.Namespace) -> int:
     from authsvc.account_checks import DEFAULT_FORBIDDEN, forbidden_accounts
     from authsvc.clock import SystemClock
     from authsvc.commands.policy_identity import from_claims, from_token, parse_time
+    from authsvc.commands.policy_inputs import deployment_settings
     from authsvc.policy import load_policy
     from authsvc.policy.cases import CaseConnection
     from authsvc.policy.problems import InputFault
-    from authsvc.settings import load_settings
 
     if args.paths or args.case:
         raise InputFault("test files and --case do not go with --token or --claims",
@@ -347,7 +348,7 @@ def _explain_identity(args: argparse.Namespace) -> int:
     except ValueError:
         raise InputFault(f"--host {host!r} is not an IP address", code="usage_invalid",
                          hint="the client address nats-server reports, e.g. 10.0.3.7") from None
-    settings = load_settings(args.config) if args.config else None
+    settings = deployment_settings(args.config) if args.config else None
     paths = args.policy or (settings.policy.paths if settings else [])
     if not paths:
         raise InputFault("no policy to explain against", code="no_paths",

@@ -2,8 +2,9 @@
 
 ``--token``: a real credential, verified by the verifiers ``serve`` builds from the same
 settings (signature, JWKS, claim rules; for AWS, the call to STS), so the answer is the one
-the service would give. ``--claims``: a token's payload or an ``aws sts
-get-caller-identity`` answer, taken as given and read as the verifier reads a verified one.
+the service would give. ``--claims``: a token's payload, checked by its issuer's claim rules
+and read as the verifier reads a verified one, but with no signature to check; or an ``aws
+sts get-caller-identity`` answer, taken as STS gave it.
 The credential is never printed; only the identity it proves.
 """
 
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
+import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 DEFAULT_STS_HOST = "sts.amazonaws.com"
 _MAX_INPUT_BYTES = 1024 * 1024
 _AWS_KEYS = ("Arn", "Account", "UserId")
-_MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime holds
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,9 @@ class Asked:
     file: str
     verified: bool
     outcome: Identity | Deny
+    # The token's payload as written, to tell a claim the issuer's settings do not map
+    # from one the token lacks; empty for AWS identities.
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 def read_input(path: Path, what: str) -> str:
@@ -82,6 +86,15 @@ def from_token(path: Path, settings: Settings, request: ConnectRequest,
     from authsvc.verifiers import build_verifiers
 
     token = read_input(path, "token").strip()
+    if token.startswith("{"):
+        raise InputFault("this is JSON, not a token", code="token_is_claims", file=str(path),
+                         hint="a token's decoded payload or an AWS caller identity goes to "
+                              "--claims FILE")
+    scheme, _, rest = token.partition(" ")
+    if rest and scheme.lower() in ("bearer", "authorization:"):
+        raise InputFault(f"the token starts with {scheme!r}", code="token_has_scheme",
+                         file=str(path), hint="give the token alone, as the client puts it in "
+                         "auth_token or pass: without 'Bearer ' or a header name")
     registry = build_verifiers(settings.identity)
     connect = replace(request.connect, auth_token=Secret(token))
     try:
@@ -90,7 +103,7 @@ def from_token(path: Path, settings: Settings, request: ConnectRequest,
         raise InputFault(f"cannot verify the token: {exc}", code="upstream_unavailable",
                          file=str(path), hint="serve would deny this connect "
                          "(upstream_unavailable) until the issuer or STS answers") from None
-    return Asked("token", str(path), True, outcome)
+    return Asked("token", str(path), True, outcome, _payload(token))
 
 
 def from_claims(path: Path, settings: Settings | None, now: datetime) -> Asked:
@@ -100,7 +113,7 @@ def from_claims(path: Path, settings: Settings | None, now: datetime) -> Asked:
     if all(key in claims for key in _AWS_KEYS):
         outcome = _aws(claims, settings, path)
     elif isinstance(claims.get("iss"), str):
-        outcome = _oidc(claims, settings, path)
+        outcome = _oidc(claims, settings, path, now)
     else:
         raise InputFault("claims are neither an OIDC token payload nor an AWS caller "
                          "identity", code="claims_unrecognised", file=str(path),
@@ -109,7 +122,8 @@ def from_claims(path: Path, settings: Settings | None, now: datetime) -> Asked:
     if isinstance(outcome, Identity) and outcome.expires_at and outcome.expires_at <= now:
         outcome = Deny(DenyReason.IDENTITY_EXPIRED, f"exp {outcome.expires_at.isoformat()} "
                        f"is not after {now.isoformat()}; pass --at to ask about another time")
-    return Asked("claims", str(path), False, outcome)
+    raw = claims if "iss" in claims and not all(key in claims for key in _AWS_KEYS) else {}
+    return Asked("claims", str(path), False, outcome, raw)
 
 
 def identity_record(identity: Identity) -> dict[str, Any]:
@@ -121,7 +135,19 @@ def identity_record(identity: Identity) -> dict[str, Any]:
                            for key, value in sorted(identity.attributes.items())}}
 
 
+def _payload(token: str) -> Mapping[str, Any]:
+    """The claims of a JWT as written (for the report only; the verifier has decided)."""
+    from authsvc.identity import jws
+
+    parsed = jws.parse(token, max_bytes=len(token))
+    return {} if isinstance(parsed, Deny) else parsed.claims
+
+
 def _json_object(text: str, path: Path) -> dict[str, Any]:
+    if _COMPACT_JWS.fullmatch(text.strip()):
+        raise InputFault("this is a token, not its claims", code="claims_is_token",
+                         file=str(path), hint="pass it with --token FILE -c SETTINGS to verify "
+                         "it as serve does; --claims takes its decoded payload (JSON)")
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -151,25 +177,23 @@ def _aws(claims: Mapping[str, Any], settings: Settings | None, path: Path) -> Id
                            session_name=aws is not None and aws.session_name)
 
 
-def _oidc(claims: Mapping[str, Any], settings: Settings | None, path: Path) -> Identity | Deny:
+def _oidc(claims: Mapping[str, Any], settings: Settings | None, path: Path,
+          now: datetime) -> Identity | Deny:
+    """Everything the verifier checks but the signature (and the header ``typ``, which a
+    payload does not carry): the issuer's claim rules at ``now``, then its claim mapping."""
+    from authsvc.identity.claims import check_claims
     from authsvc.identity.oidc import claims_identity
     from authsvc.verifiers import build_oidc
 
     if settings is None:
         raise InputFault("OIDC claims need the deployment's settings", code="settings_required",
                          file=str(path), hint="the issuer's block in the settings says which "
-                         "claims become attributes (claims, groups_claim, provider): pass -c "
-                         "SETTINGS")
+                         "claims become attributes (claims, groups_claim, provider) and which "
+                         "audiences and lifetimes it accepts: pass -c SETTINGS")
     if not settings.identity.oidc.issuers:
         return Deny(DenyReason.ISSUER_UNKNOWN, "the settings configure no OIDC issuer")
     issuer = build_oidc(settings.identity.oidc).issuer(claims["iss"])
     if issuer is None:
         return Deny(DenyReason.ISSUER_UNKNOWN, f"iss {claims['iss'][:80]!r} is not configured")
-    if not isinstance(claims.get("sub"), str):
-        return Deny(DenyReason.TOKEN_CLAIM_MISSING, "sub must be a string")
-    exp = claims.get("exp")
-    if exp is None:
-        return Deny(DenyReason.TOKEN_CLAIM_MISSING, "exp is required")
-    if type(exp) not in (int, float) or not math.isfinite(exp) or abs(exp) > _MAX_EPOCH:
-        return Deny(DenyReason.TOKEN_CLAIM_INVALID, "exp is not a number of seconds")
-    return claims_identity(claims, issuer)
+    refused = check_claims(claims, None, replace(issuer.rules, types=frozenset()), now)
+    return refused if refused is not None else claims_identity(claims, issuer)

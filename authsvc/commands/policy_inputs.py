@@ -79,6 +79,28 @@ def audit_records(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
                 yield record
 
 
+def deployment_settings(path: Path) -> Settings:
+    """The settings file given with ``-c``; a policy or test file there is a usage fault that
+    says where it goes, instead of a list of settings errors."""
+    import yaml
+
+    from authsvc.settings import load_settings
+
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        document = None  # load_settings reports it
+    if isinstance(document, dict) and "apiVersion" in document and \
+            document.get("kind") in ("Policy", "PolicyTest"):
+        kind = document["kind"]
+        raise InputFault(f"this is a {kind} file, not authsvc settings", code="wrong_kind",
+                         file=str(path), hint="-c takes the settings file serve runs with "
+                         "(e.g. /etc/authsvc/authsvc.yaml); "
+                         + ("policy files go to --policy PATH or as PATH arguments"
+                            if kind == "Policy" else "test files go as PATH arguments"))
+    return load_settings(path)
+
+
 def account_problems(policy: Policy, settings: Settings | None) -> tuple[list[Problem], str]:
     """What ``serve`` with ``settings`` would refuse about the accounts ``policy`` grants
     (without settings: grants into the default names AUTH, SYS, $SYS), each located at a

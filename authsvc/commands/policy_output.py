@@ -130,7 +130,8 @@ def identity_explanation(asked: Any, policy: Any, request: Any, now: Any,
     evaluation = explain(outcome, request, policy, now)
     decision = refuse_forbidden(evaluation.decision, forbidden)
     report = explanation(asked.file, "", evaluation, decision)
-    report.update(head, case=None, identity=identity_record(outcome), stage="policy")
+    report.update(head, case=None, identity=identity_record(outcome), stage="policy",
+                  unmapped_claims=[c for c in report["missing_claims"] if c in asked.raw])
     return report
 
 
@@ -147,7 +148,7 @@ def explanation_text(report: dict[str, Any]) -> str:
         lines.append("  no rule was evaluated")
         return "\n".join(lines)
     if identity is not None:
-        verified = "verified" if report["verified"] else "NOT verified: taken as given"
+        verified = "verified" if report["verified"] else "signature NOT verified"
         lines.append(f"  identity: {identity['principal']} ({verified})")
         lines.append(f"    source {identity['source']}, subject {identity['subject']}, "
                      f"issuer {identity['issuer'] or '-'}, expires "
@@ -156,12 +157,17 @@ def explanation_text(report: dict[str, Any]) -> str:
                   for key, value in identity["attributes"].items()]
     if report["decision"] == "deny" and report.get("detail"):
         lines.append(f"  detail: {report['detail']}")
-    lines += [f"  determining rules: {', '.join(report['rules']) or '-'}",
+    lines += [f"  policy revision: {report['revision'][:12]}",
+              f"  determining rules: {', '.join(report['rules']) or '-'}",
               f"  matched: {', '.join(report['matched']) or '-'}"]
     lines += [f"  not matched: {t['rule']} (first failed: {t['failed']})"
               for t in report["not_matched"]]
     if report["missing_claims"]:
         lines.append(f"  missing claims: {', '.join(report['missing_claims'])}")
+    if report.get("unmapped_claims"):
+        lines.append(f"    in the token but not mapped by its issuer's settings: "
+                     f"{', '.join(report['unmapped_claims'])} (declare them under the "
+                     "issuer's claims: in -c SETTINGS)")
     if report["decision"] == "allow":
         lines.append(f"  ttl: {report['ttl_seconds']}s")
         lines.append("  jwt permissions: " + json.dumps(report["permissions"], sort_keys=True))

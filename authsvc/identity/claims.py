@@ -63,6 +63,14 @@ def _number(value: object) -> float | None:
     return None
 
 
+def _iso(seconds: float) -> str:
+    """A Unix time for a deny detail, e.g. ``2026-03-02T10:00:00Z``."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds:.0f}"
+
+
 def _media_type(typ: str) -> str:
     lowered = typ.lower()
     return lowered.removeprefix("application/")
@@ -78,10 +86,13 @@ def _time_claims(claims: Mapping[str, Any], rules: ClaimRules, at: float) -> Den
         return Deny(DenyReason.TOKEN_CLAIM_MISSING, "exp is required")
     leeway = rules.leeway.total_seconds()
     if at >= exp + leeway:
-        return Deny(DenyReason.TOKEN_EXPIRED, "exp has passed (with leeway)")
+        return Deny(DenyReason.TOKEN_EXPIRED, f"exp {_iso(exp)} has passed at {_iso(at)} "
+                    f"(leeway {int(leeway)}s)")
     # An iat in the future is refused like an nbf.
-    if (nbf is not None and at + leeway < nbf) or (iat is not None and at + leeway < iat):
-        return Deny(DenyReason.TOKEN_NOT_YET_VALID, "nbf or iat is in the future")
+    for name, value in (("nbf", nbf), ("iat", iat)):
+        if value is not None and at + leeway < value:
+            return Deny(DenyReason.TOKEN_NOT_YET_VALID, f"{name} {_iso(value)} is after "
+                        f"{_iso(at)} (leeway {int(leeway)}s)")
     if rules.max_lifetime is not None:
         lifetime = exp - (iat if iat is not None else at)
         if lifetime > rules.max_lifetime.total_seconds():

@@ -74,13 +74,16 @@ def test_a_claim_of_the_wrong_declared_type_is_what_the_verifier_refuses(
     assert (report["identity"], report["matched"]) == (None, [])
 
 
-def test_claims_past_their_exp_are_an_expired_identity_unless_asked_about_then(
+def test_claims_are_checked_by_the_issuers_rules_at_the_time_asked_about(
         capsys: pytest.CaptureFixture[str]) -> None:
     code, report, _ = _run(["-c", str(SETTINGS), "--claims", str(ALICE)], capsys)
-    assert (code, report["decision"], report["reason"]) == (0, "deny", "identity_expired")
+    assert (code, report["decision"], report["reason"]) == (0, "deny", "token_expired")
     code, report, _ = _run(["-c", str(SETTINGS), "--claims", str(ALICE),
                             "--at", "2026-03-02T11:00:00+00:00"], capsys)
-    assert report["reason"] == "identity_expired"
+    assert report["reason"] == "token_expired"
+    code, report, _ = _run(["-c", str(SETTINGS), "--claims", str(ALICE),
+                            "--at", "2026-03-02T09:00:00+00:00"], capsys)
+    assert report["reason"] == "token_not_yet_valid"  # before its iat
 
 
 @pytest.mark.parametrize(("changes", "reason"), [
@@ -88,6 +91,9 @@ def test_claims_past_their_exp_are_an_expired_identity_unless_asked_about_then(
     ({"exp": "tomorrow"}, "token_claim_invalid"),
     ({"exp": None}, "token_claim_missing"),
     ({"sub": 7}, "token_claim_missing"),
+    ({"aud": "someone-else"}, "token_audience_mismatch"),
+    ({"iat": None}, "token_claim_missing"),  # the issuer requires iat (the default)
+    ({"exp": 1772445000 + 2 * 86400}, "token_lifetime_too_long"),
 ])
 def test_claims_the_service_would_refuse_are_refused_with_its_reason(
         changes: dict[str, Any], reason: str, tmp_path: Path,
@@ -234,3 +240,48 @@ def test_missing_claims_are_those_rules_for_this_issuer_read(
     assert (code, report["reason"]) == (0, "no_matching_rule")
     # not zone, k8s_namespace or repository: those rules are for other issuers
     assert report["missing_claims"] == ["email_verified"]
+
+
+def test_a_claim_in_the_payload_the_settings_do_not_map_is_named_as_such(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("apiVersion: authsvc/v1\nkind: Policy\nrules:\n"
+                      "  - id: by-client\n"
+                      "    match: {source: oidc, claims: {cid: {present: true}}}\n"
+                      "    grant: {account: APP, subscribe: {allow: [a.b]}}\n")
+    code, report, _ = _run(["-c", str(SETTINGS), "--policy", str(policy), "--claims",
+                            str(ALICE), "--at", IN_ALICES_TOKEN], capsys)
+    assert (code, report["reason"]) == (0, "no_matching_rule")
+    # okta-alice.json carries cid, but the issuer's block does not declare it
+    assert (report["missing_claims"], report["unmapped_claims"]) == (["cid"], ["cid"])
+
+
+def test_text_output_names_the_policy_revision(capsys: pytest.CaptureFixture[str]) -> None:
+    _, report, _ = _run(["-c", str(SETTINGS), "--claims", str(LAMBDA_CALLER)], capsys)
+    assert main(["policy", "explain", "-c", str(SETTINGS), "--claims", str(LAMBDA_CALLER)]) == 0
+    assert f"  policy revision: {report['revision'][:12]}" in capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize(("option", "text", "code"), [
+    ("--claims", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln\n", "claims_is_token"),
+    ("--token", ALICE.read_text(), "token_is_claims"),
+    ("--token", "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", "token_has_scheme"),
+])
+def test_a_token_and_its_claims_mixed_up_are_told_apart(
+        option: str, text: str, code: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "input"
+    path.write_text(text)
+    exit_code, report, err = _run(["-c", str(SETTINGS), option, str(path)], capsys)
+    assert (exit_code, _error_codes(report)) == (2, [code])
+    assert "eyJzdWIiOiJ4In0" not in err  # the token is never echoed
+
+
+@pytest.mark.parametrize("given", ["policies/examples/okta.yaml",
+                                   "policies/examples/tests/okta.yaml"])
+def test_a_policy_or_test_file_given_as_settings_says_where_it_goes(
+        given: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT)
+    exit_code, report, _ = _run(["-c", given, "--claims", str(LAMBDA_CALLER)], capsys)
+    assert (exit_code, _error_codes(report)) == (2, ["wrong_kind"])
+    assert main(["policy", "check", "-c", given, "policies/examples/"]) == 2
