@@ -19,8 +19,18 @@ from authsvc.policy.subjects import FULL_WILDCARD, SEPARATOR, WILDCARD
 from authsvc.policy.templates import claims_used, is_template
 
 # OIDC Core 5.7: only iss+sub is stable; these claims can be changed by users or admins.
-MUTABLE_CLAIMS = frozenset({"email", "name", "preferred_username", "upn", "nickname",
-                            "given_name", "family_name", "unique_name"})
+# GitHub Actions names repositories, owners and actors that can be renamed, and a deleted
+# name can be taken by someone else; its tokens carry the immutable ids beside them
+# (GitHub docs, "OpenID Connect reference"; the verifier flags the names as mutable too).
+MUTABLE_CLAIMS: dict[str, str] = {
+    **dict.fromkeys(("email", "name", "preferred_username", "upn", "nickname", "given_name",
+                     "family_name", "unique_name"),
+                    "match on issuer+subject or an immutable id"),
+    "repository": "match claims.repository_id, which a renamed or re-created repository "
+                  "does not keep",
+    "repository_owner": "match claims.repository_owner_id",
+    "actor": "match claims.actor_id",
+}
 # Grants that reach every reply or every JetStream admin call in the account.
 ACCOUNT_WIDE = frozenset({"_INBOX.>", "$JS.API.>", ">", "$SYS.>"})
 HIGH_LEVEL_TOKENS = 1
@@ -82,9 +92,9 @@ def _rule_warnings(rule: Rule) -> Iterator[Warning]:
     yield from _github_unbound(rule)
     yield from _limits_not_enforced(rule)
     claims = rule.match.claims if rule.match is not None and rule.match.claims else {}
-    for name in sorted(set(claims) & MUTABLE_CLAIMS):
+    for name in sorted(set(claims) & set(MUTABLE_CLAIMS)):
         yield Warning("mutable_identifier", rule.id,
-                      f"claims.{name} can change; match on issuer+subject or an immutable id")
+                      f"claims.{name} can change; {MUTABLE_CLAIMS[name]}")
 
 
 def _template_warnings(rule: Rule) -> Iterator[Warning]:
