@@ -164,7 +164,8 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("policy", help="check, test, explain and diff policies",
                             description=DESCRIPTION, epilog=EPILOG, formatter_class=FORMATTER)
     commands = parser.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
-    check = _command(commands, "check", "validate and lint policy files", CHECK_EPILOG, run_check)
+    check = _command(commands, "check", "validate and lint policy files", CHECK_EPILOG,
+                     run_check, {"warnings": []})
     check.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                        help="policy files or directories (default with -c: policy.paths)")
     check.add_argument("-c", "--config", type=Path, metavar="SETTINGS",
@@ -220,12 +221,12 @@ def register(sub: Any) -> None:
     diff.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
 
 
-def _command(commands: Any, name: str, summary: str, epilog: str,
-             handler: Any) -> argparse.ArgumentParser:
+def _command(commands: Any, name: str, summary: str, epilog: str, handler: Any,
+             extra: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
         name, help=summary, description=summary[:1].upper() + summary[1:] + ".",
         epilog=epilog, formatter_class=FORMATTER)
-    parser.set_defaults(handler=reporting_problems(handler))
+    parser.set_defaults(handler=reporting_problems(handler, extra))
     return parser
 
 

@@ -16,28 +16,32 @@ _OTHER_ISSUER = frozenset({"source", "issuer"})
 Handler = Callable[[Any], int]
 
 
-def reporting_problems(handler: Handler) -> Handler:
+def reporting_problems(handler: Handler, extra: dict[str, Any] | None = None) -> Handler:
     """Run ``handler``; a fault becomes its problems on stderr (and, with ``--format json``,
-    an ``{"ok": false, "errors": [...]}`` report on stdout) and exit 2 for a usage or file
-    fault, 1 for a problem in a policy or test file."""
+    an ``{"ok": false, "errors": [...]}`` report on stdout, plus the keys of ``extra`` that
+    the command's report always has) and exit 2 for a usage or file fault, 1 for a problem
+    in a policy or test file."""
     def run(args: Any) -> int:
         try:
             return handler(args)
         except PolicyError as exc:
-            return fail(args.format, _problems(exc))
+            return fail(args.format, _problems(exc), extra)
         except AuthsvcError as exc:  # bad settings given with -c
             return fail(args.format, [{"code": "config_invalid", "file": "", "line": 0,
                                        "column": 0, "message": str(exc), "hint": "",
-                                       "text": f"authsvc: error: {exc}", "input": True}])
+                                       "text": f"authsvc: error: {exc}", "input": True}],
+                        extra)
     return run
 
 
-def fail(fmt: str, errors: Sequence[dict[str, Any]]) -> int:
+def fail(fmt: str, errors: Sequence[dict[str, Any]], extra: dict[str, Any] | None = None
+         ) -> int:
     """Print ``errors`` (see ``problem_record``); the exit code they call for."""
     for error in errors:
         print(error["text"], file=sys.stderr)
     if fmt == "json":
-        emit(fmt, {"ok": False, "errors": [public(error) for error in errors]}, "")
+        emit(fmt, {**(extra or {}), "ok": False,
+                   "errors": [public(error) for error in errors]}, "")
     return EXIT_USAGE if all(error["input"] for error in errors) else EXIT_PROBLEM
 
 

@@ -9,6 +9,7 @@ expected, or the reverse) is one ``InputFault`` instead of a list of missing key
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from itertools import groupby
 
@@ -20,7 +21,7 @@ from authsvc.errors import PolicyError
 from authsvc.policy import model
 from authsvc.policy.cases import PolicyTestFile
 from authsvc.policy.problems import InputFault, Problem, Problems
-from authsvc.policy.sections import Sections, close_key, dotted, placement
+from authsvc.policy.sections import Sections, close_key, dotted, keys_of, placement
 from authsvc.policy.source import Location, locate
 
 # Errors raised by a model validator are reported on the model; these point at one of its keys.
@@ -69,7 +70,7 @@ _WRONG_KIND_HINT = {
 def validation_error(exc: ValidationError, root: Node | None, file: str) -> PolicyError:
     """Every problem in ``exc``, located and in document order: one ``Problem`` or
     ``Problems``."""
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    errors = exc.errors(include_url=False)  # input and ctx feed hints, never the message
     document, kind, not_a_mapping = _DOCUMENTS.get(
         exc.title, (model.PolicyDocument, "Policy", _DOCUMENTS["PolicyDocument"][2]))
     if root is None:
@@ -194,12 +195,25 @@ def _hint(error: ErrorDetails, sections: Sections, located: Sequence[_Located]
     if kind == "extra_forbidden":
         suggestion = placement(sections, loc)
         if suggestion is None:
-            return "see docs/policy.md for the keys allowed here", {}
+            section = sections.model_at(tuple(loc[:-1]))
+            if section is None:
+                return "see docs/policy.md for the keys allowed here", {}
+            allowed = list(keys_of(section))
+            return f"the keys allowed here: {', '.join(allowed)}", {"allowed": allowed}
         return suggestion.hint, suggestion.details()
     if kind == "missing":
         return _misspelt_as(loc, located), {}
     if kind == "literal_error" and loc[-1:] == ("apiVersion",):
         return f"this loader reads apiVersion: {model.API_VERSION}", {}
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
+        near = close_key(str(error.get("input", "")), choices)
+        if near is not None:
+            return f"did you mean {near!r}?", {"did_you_mean": near}
+        return (f"one of: {', '.join(choices)}", {}) if choices else ("", {})
+    if kind == "string_pattern_mismatch" and loc[-1:] == ("id",):
+        return ("an id is lowercase letters, digits, '.', '_' and '-', starting with a letter "
+                "or digit, e.g. orders-writer"), {}
     return _HINTS.get(kind, ""), {}
 
 

@@ -55,6 +55,7 @@ def test_check_reports_a_located_error_and_exits_1(capsys: pytest.CaptureFixture
     error = report["errors"][0]  # type: ignore[index]
     assert (code, report["ok"], error["line"], error["column"]) == (1, False, 11, 13)
     assert error["hint"]
+    assert report["warnings"] == []  # always present; lint runs only on a policy that loads
 
 
 def test_check_warnings_fail_only_with_strict(capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,8 +52,9 @@ def _unknown_key(text: str) -> dict[str, object]:
     # misspelt key of a section below
     (HEAD + RULE + "    acount: X\n", {"belongs_in": ["rules[0].grant"],
                                         "did_you_mean": "account"}),
-    # nothing near: no suggestion, rather than a wrong one
-    (HEAD + RULE + "    colour: blue\n", {}),
+    # nothing near: no suggestion, rather than a wrong one, but the keys that are allowed
+    (HEAD + RULE + "    colour: blue\n", {"allowed": [
+        "id", "description", "effect", "role", "match", "grant", "permissions"]}),
 ], ids=["misspelt", "misspelt-nested", "dedented", "two-homes", "not-indented", "top-level",
         "parent", "neighbour", "misspelt-below", "unrelated"])
 def test_unknown_key_suggestions(text: str, details: dict[str, object]) -> None:
@@ -118,3 +119,16 @@ def test_yaml_syntax_errors_keep_their_location() -> None:
         load_policy_text(HEAD + "  - id: [a\n", "p.yaml")
     assert code_of(caught.value) == "yaml_syntax"
     assert caught.value.line > 0 and caught.value.column > 0
+
+
+def test_a_misspelt_choice_suggests_the_one_meant() -> None:
+    (problem,) = _problems(HEAD + "  - id: a\n    match: {source: nkey, connection_types: "
+                           "[WEBSOCKETS]}\n    grant: {account: APP}\n")
+    assert (problem.code, problem.details) == ("literal_error", {"did_you_mean": "WEBSOCKET"})
+
+
+def test_an_id_outside_its_characters_gets_a_hint() -> None:
+    (problem,) = _problems(HEAD + "  - id: Bad_ID\n    match: {source: nkey}\n"
+                           "    grant: {account: APP}\n")
+    assert problem.code == "string_pattern_mismatch"
+    assert problem.hint
