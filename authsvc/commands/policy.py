@@ -235,6 +235,7 @@ def run_check(args: argparse.Namespace) -> int:
     from authsvc.commands.policy_inputs import account_problems, deployment_settings
     from authsvc.policy import load_policy
     from authsvc.policy.lint import lint
+    from authsvc.policy.load import rule_locations
     from authsvc.policy.problems import InputFault
 
     settings = deployment_settings(args.config) if args.config else None
@@ -250,7 +251,9 @@ def run_check(args: argparse.Namespace) -> int:
     strict = args.strict or (settings is not None and settings.policy.reject_warnings)
     errors = [problem_record(problem) for problem in refused]
     failed = bool(errors) or (strict and bool(warnings))
-    lines = [f"warning: {w.rule_id}: {w.message} [{w.code}]" for w in warnings]
+    where = rule_locations(policy) if warnings else {}
+    lines = [f"{_at(where.get(w.rule_id))}warning: {w.rule_id}: {w.message} [{w.code}]"
+             for w in warnings]
     lines.append(f"{'failed' if failed else 'ok'}: {len(policy.rules)} rules from "
                  f"{len(policy.sources)} file(s), revision {policy.revision[:12]}"
                  f"{git_label(policy.git_revision)}, {len(errors)} error(s), "
@@ -259,10 +262,20 @@ def run_check(args: argparse.Namespace) -> int:
         print(error["text"], file=sys.stderr)
     data = {"ok": not failed, "revision": policy.revision, "git_revision": policy.git_revision,
             "rules": len(policy.rules), "errors": [public(error) for error in errors],
-            "warnings": [{"code": w.code, "rule": w.rule_id, "message": w.message}
-                         for w in warnings]}
+            "warnings": [{"code": w.code, "rule": w.rule_id, "message": w.message,
+                          **_location(where.get(w.rule_id))} for w in warnings]}
     emit(args.format, data, "\n".join(lines))
     return EXIT_PROBLEM if failed else EXIT_OK
+
+
+def _at(location: Any) -> str:
+    """``file:line:column: `` of a rule, for a warning line; empty when unknown."""
+    return f"{location.file}:{location.line}:{location.column}: " if location else ""
+
+
+def _location(location: Any) -> dict[str, Any]:
+    return {"file": location.file, "line": location.line, "column": location.column} \
+        if location else {}
 
 
 def run_test(args: argparse.Namespace) -> int:

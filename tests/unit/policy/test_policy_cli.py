@@ -63,8 +63,12 @@ def test_check_warnings_fail_only_with_strict(capsys: pytest.CaptureFixture[str]
     assert main(["policy", "check", path]) == 0
     assert "[template_without_pattern]" in capsys.readouterr().out
     assert main(["policy", "check", "--strict", "--format", "json", path]) == 1
-    codes = {w["code"] for w in _json(capsys)["warnings"]}  # type: ignore[attr-defined]
-    assert codes == {"template_without_pattern"}
+    warnings = _json(capsys)["warnings"]
+    assert {w["code"] for w in warnings} == {"template_without_pattern"}  # type: ignore[index]
+    # each located at its rule, as errors are
+    assert [(w["rule"], w["file"], w["line"]) for w in warnings] == [  # type: ignore[index]
+        ("region-readers", path, 14), ("loose-tenant", path, 20),
+        ("per-tenant-guardrail", path, 26)]
 
 
 def test_explain_shows_failed_conditions_and_missing_claims(
