@@ -9,6 +9,12 @@ request path or in the reloader depends on this module. Exposed:
   keeps serving the last good policy), 0 after an activation; alert on it
 * ``authsvc_policy_rules`` and ``authsvc_policy_info{revision}``: the policy in force
 * ``authsvc_requests_in_flight``: callout requests being handled
+* ``authsvc_decisions_total{decision="allow"|"deny"|"error",reason}``: answers given
+* ``authsvc_audit_records_total``: lines appended to the audit log file since start
+* ``authsvc_audit_fsyncs_total``, ``authsvc_audit_fsync_seconds_total`` and
+  ``authsvc_audit_fsync_cpu_seconds_total``: group commits, their wall time and the fsync
+  thread's CPU; records / fsyncs is the group size, seconds / fsyncs the disk's fsync
+  latency (a rising one delays every allow)
 * the standard ``process_*`` metrics (CPU, memory, open files)
 
 The listener has no authentication: bind it to loopback or a private interface.
@@ -16,7 +22,7 @@ The listener has no authentication: bind it to loopback or a private interface.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
@@ -40,14 +46,38 @@ class ReloadState(Protocol):
     def failing(self) -> bool: ...
 
 
+class FsyncCounts(Protocol):
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def seconds(self) -> float: ...
+
+    @property
+    def cpu_seconds(self) -> float: ...
+
+
+class AuditFile(Protocol):
+    @property
+    def records(self) -> int: ...
+
+    @property
+    def fsync_stats(self) -> FsyncCounts: ...
+
+
 class ServiceCollector(Collector):
-    """Reads reload outcomes, the policy in force and the in-flight count at scrape time."""
+    """Reads reload outcomes, the policy in force, the in-flight count, the decisions given
+    and the audit file's counters at scrape time."""
 
     def __init__(self, reloads: ReloadState, policy: Callable[[], Policy],
-                 in_flight: Callable[[], int]) -> None:
+                 in_flight: Callable[[], int],
+                 decisions: Callable[[], Mapping[tuple[str, str], int]] = dict,
+                 audit: AuditFile | None = None) -> None:
         self._reloads = reloads
         self._policy = policy
         self._in_flight = in_flight
+        self._decisions = decisions
+        self._audit = audit
 
     def collect(self) -> Iterator[Any]:
         reloads = CounterMetricFamily("authsvc_policy_reloads", "Policy reloads by outcome",
@@ -72,6 +102,25 @@ class ServiceCollector(Collector):
         yield info
         yield GaugeMetricFamily("authsvc_requests_in_flight",
                                 "Authorization requests being handled", value=self._in_flight())
+        decisions = CounterMetricFamily("authsvc_decisions", "Answers given, by decision and "
+                                        "reason code", labels=["decision", "reason"])
+        for (decision, reason), count in sorted(dict(self._decisions()).items()):
+            decisions.add_metric([decision, reason], count)
+        yield decisions
+        if self._audit is not None:
+            yield from _audit_metrics(self._audit)
+
+
+def _audit_metrics(audit: AuditFile) -> Iterator[Any]:
+    stats = audit.fsync_stats
+    yield CounterMetricFamily("authsvc_audit_records", "Lines appended to the audit log file",
+                              value=audit.records)
+    yield CounterMetricFamily("authsvc_audit_fsyncs", "Audit log group commits (fsyncs)",
+                              value=stats.count)
+    yield CounterMetricFamily("authsvc_audit_fsync_seconds", "Wall time spent in audit fsyncs",
+                              value=stats.seconds)
+    yield CounterMetricFamily("authsvc_audit_fsync_cpu_seconds",
+                              "CPU time of the audit fsync thread", value=stats.cpu_seconds)
 
 
 def registry_for(collector: ServiceCollector) -> CollectorRegistry:

@@ -236,7 +236,8 @@ def _start_metrics(settings: Settings, components: Components,
     from authsvc.metrics import ServiceCollector, registry_for, serve_metrics
 
     collector = ServiceCollector(components.reloader, lambda: components.policy.current,
-                                 lambda: transport.in_flight)
+                                 lambda: transport.in_flight,
+                                 lambda: components.service.decisions, components.audit.sink)
     try:
         stop = serve_metrics(settings.metrics.listen, registry_for(collector))
     except OSError as exc:

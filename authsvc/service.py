@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -68,6 +69,8 @@ class CalloutService:
         self._clock = clock
         self._forbidden = forbidden_accounts
         self._invalid_request = invalid_request
+        # Answers given, by (decision, reason): what /metrics shows as authsvc_decisions_total.
+        self.decisions: Counter[tuple[str, str]] = Counter()
 
     async def handle(self, payload: bytes, headers: Mapping[str, str] | None) -> bytes | None:
         """The reply to publish, or None to drop. Never raises."""
@@ -97,9 +100,11 @@ class CalloutService:
             request = decode_request(payload, headers, now=now, rules=self._rules)
         except RequestRejected as rejected:
             return self._refuse_request(rejected, now, started)
-        except Exception:
+        except Exception as exc:  # as in handle: audited and answered, never dropped silently
             log.exception("request decoding failed unexpectedly")
-            return None
+            return self._refuse_request(
+                RequestRejected(DenyReason.INTERNAL_ERROR, type(exc).__name__), now, started,
+                outcome=Outcome.ERROR)
         return self._deny(request, Deny(reason), now, started, outcome=Outcome.ERROR)
 
     async def _decide(self, request: ConnectRequest, now: datetime, started: Stopwatch) -> bytes:
@@ -129,6 +134,7 @@ class CalloutService:
         # Durable before the answer; AuditError -> handled as a fault by handle().
         self._record(facts)
         await self._audit.commit()
+        self.decisions[(Outcome.ALLOW.value, "allowed")] += 1
         return encode_response(reply_to=_reply_address(request), signer=self._minter.issuer,
                                now=now, user_jwt=minted.token, xkey=self._rules.xkey)
 
@@ -139,6 +145,7 @@ class CalloutService:
                             identity=identity, revision=revision, detail=deny.detail,
                             rule_ids=deny.rule_ids)
         self._record_best_effort(facts)
+        self.decisions[(outcome.value, deny.reason.value)] += 1
         return self._error_reply(_reply_address(request), deny.reason, now)
 
     def _fault(self, request: ConnectRequest, exc: Exception, now: datetime,
@@ -161,6 +168,7 @@ class CalloutService:
             server_id=address.server_id if address else "",
             latency_ms=started.total_ms(), stages_ms=started.stages)
         self._record_best_effort(facts)
+        self.decisions[(outcome.value, rejected.reason.value)] += 1
         if address is None or self._invalid_request is InvalidRequestAction.DROP:
             return None
         return self._error_reply(address, rejected.reason, now)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from authsvc.audit.files import fsync_dir
-from authsvc.audit.fsyncer import Fsyncer
+from authsvc.audit.fsyncer import Fsyncer, FsyncStats
 from authsvc.errors import AuditError
 
 
@@ -68,6 +68,7 @@ class FileSink:
         self._retired: list[BinaryIO] = []  # rotated away while an fsync was running
         self._fsyncer = Fsyncer()
         self.size = 0
+        self.records = 0  # lines appended since start, for /metrics
         self._waiting: asyncio.Future[None] | None = None  # the next fsync's waiters
         self._flusher: asyncio.Task[None] | None = None
 
@@ -96,6 +97,12 @@ class FileSink:
             self.close()
             raise AuditError(f"short write to audit log {self.path}")
         self.size += written
+        self.records += 1
+
+    @property
+    def fsync_stats(self) -> FsyncStats:
+        """The fsync thread's counters (zero with ``fsync=False``)."""
+        return self._fsyncer.stats
 
     def rotate(self, to: Path) -> None:
         """Make the active file durable, rename it to ``to``; the next append starts anew."""

@@ -206,3 +206,33 @@ async def test_a_rejected_reload_shows_in_the_metrics(tmp_path: Path) -> None:
         assert healed[("authsvc_policy_info", (("revision", activated["revision"]),))] == 1
     finally:
         d.stop()
+
+
+async def test_decisions_and_audit_commits_show_in_the_metrics(tmp_path: Path) -> None:
+    from authsvc.natsconf.process import free_port
+
+    port = free_port()
+    d = _deployment(tmp_path, watch_interval=0)
+    d.settings_extra["metrics"] = {"listen": f"127.0.0.1:{port}"}
+    d.settings_extra["audit"] = {"path": "audit.jsonl", "fsync": True}
+    d.start()
+    try:
+        before = _scrape(port)
+        assert await _admitted(d, "writer")
+        assert await _admitted(d, "writer")
+        assert not await _admitted(d, "stranger")  # no rule: no_matching_rule
+        after = _scrape(port)
+        allowed = ("authsvc_decisions_total", (("decision", "allow"), ("reason", "allowed")))
+        refused = ("authsvc_decisions_total",
+                   (("decision", "deny"), ("reason", "no_matching_rule")))
+        assert after[allowed] - before.get(allowed, 0) == 2
+        assert after[refused] - before.get(refused, 0) == 1
+        records = after[("authsvc_audit_records_total", ())]
+        assert records - before[("authsvc_audit_records_total", ())] >= 3
+        fsyncs = after[("authsvc_audit_fsyncs_total", ())]
+        assert fsyncs - before[("authsvc_audit_fsyncs_total", ())] >= 2  # one per allow here
+        assert after[("authsvc_audit_fsync_seconds_total", ())] > 0
+        assert 0 <= after[("authsvc_audit_fsync_cpu_seconds_total", ())] \
+            <= after[("authsvc_audit_fsync_seconds_total", ())] + 0.05
+    finally:
+        d.stop()
