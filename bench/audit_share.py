@@ -2,22 +2,36 @@
 
 An allow costs the audit log two things: building, chaining and writing its record
 (``DecisionFacts`` -> ``to_record`` -> ``AuditLog.append``), and making it durable before
-the answer (fsync, group-committed on the fsync thread). ``bench.connect`` measures the
-second directly, as the CPU per connect authsvc saves with ``audit.fsync=false``
-(scenario ``authsvc-nofsync``), and calls :func:`record_cost` here for the first, timed in a
-tight loop on a real file. ``python -m bench.audit_share`` prints the record cost alone.
+the answer (fsync, group-committed on the fsync thread). :func:`record_cost` times the
+first in a tight loop on a real file. ``bench.connect`` measures the second two ways:
+
+* **in the service**, from authsvc's own /metrics over the measured window: the fsync
+  thread's CPU per connect, plus, per group commit, the event loop's CPU to hand the fsync
+  over and be woken when it is done (:func:`wakeup_cost`, timed here); this compares
+  nothing across runs, so it is steady on a noisy host;
+* **across scenarios**, as the CPU per connect authsvc saves with ``audit.fsync=false``
+  (scenario ``authsvc-nofsync``), which also picks up any effect of durability on the rest
+  of the service, but is the difference of two runs' medians and moves by a few hundred µs
+  from one run to the next on a shared host.
+
+``python -m bench.audit_share`` prints the record and wake-up costs alone.
 """
 
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import tempfile
 import time
+import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from authsvc.audit import AuditLog, DecisionFacts, FileSink, Outcome, to_record
+from authsvc.audit.fsyncer import Fsyncer
 from authsvc.clock import SystemClock
 from authsvc.domain import (
     ClientInfo,
@@ -78,6 +92,74 @@ def record_cost(records: int = 5000, folder: Path | None = None) -> float:
     return samples[len(samples) // 2]
 
 
+@dataclass(frozen=True)
+class AuditWindow:
+    """authsvc's audit counters (``authsvc_audit_*`` on /metrics), or their change over a
+    window."""
+
+    records: float = 0.0
+    fsyncs: float = 0.0
+    fsync_cpu_s: float = 0.0
+
+    def __sub__(self, earlier: AuditWindow) -> AuditWindow:
+        return AuditWindow(self.records - earlier.records, self.fsyncs - earlier.fsyncs,
+                           self.fsync_cpu_s - earlier.fsync_cpu_s)
+
+
+def audit_counters(url: str) -> AuditWindow:
+    """Scrape authsvc's /metrics for its audit counters."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    values = {sample.name: sample.value for family in text_string_to_metric_families(text)
+              for sample in family.samples}
+    return AuditWindow(values.get("authsvc_audit_records_total", 0.0),
+                       values.get("authsvc_audit_fsyncs_total", 0.0),
+                       values.get("authsvc_audit_fsync_cpu_seconds_total", 0.0))
+
+
+def wakeup_cost(rounds: int = 1500, folder: Path | None = None) -> float:
+    """CPU µs the event loop's thread spends per group commit besides the fsync thread's own
+    work: handing the fsync over and being woken when it is done (median of 5 batches)."""
+    return asyncio.run(_wakeup_cost(rounds, folder))
+
+
+async def _wakeup_cost(rounds: int, folder: Path | None) -> float:
+    fsyncer = Fsyncer()
+    samples = []
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        fd = os.open(Path(tmp) / "wake.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            await fsyncer.fsync(fd)  # start the thread
+            for _ in range(5):
+                thread_before = fsyncer.stats.cpu_seconds
+                started = time.process_time()
+                for _ in range(rounds // 5):
+                    os.write(fd, b"x" * 1400 + b"\n")
+                    await fsyncer.fsync(fd)
+                process = time.process_time() - started
+                thread = fsyncer.stats.cpu_seconds - thread_before
+                started = time.process_time()
+                for _ in range(rounds // 5):  # the same writes without the fsync round trip
+                    os.write(fd, b"x" * 1400 + b"\n")
+                    await asyncio.sleep(0)
+                baseline = time.process_time() - started
+                samples.append((process - thread - baseline) / (rounds // 5) * 1e6)
+        finally:
+            fsyncer.stop()
+            os.close(fd)
+    samples.sort()
+    return max(samples[len(samples) // 2], 0.0)
+
+
+def in_service(window: AuditWindow, connects: int, wakeup_us: float) -> float | None:
+    """Durability's CPU per connect as the service's own counters show it."""
+    if connects <= 0 or window.fsyncs <= 0:
+        return None
+    return (window.fsync_cpu_s * 1e6 + window.fsyncs * wakeup_us) / connects
+
+
 def share(record_us: float, service_us: float, service_nofsync_us: float | None) -> float:
     """The audit log's share of the service CPU per connect.
 
@@ -108,6 +190,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: tmp)")
     args = parser.parse_args()
     print(render(record_cost(args.records, args.dir), None, None))
+    print(f"fsync hand-off and wake-up on the event loop: {wakeup_cost(folder=args.dir):.0f} "
+          "µs CPU per group commit")
 
 
 if __name__ == "__main__":

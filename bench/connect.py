@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.audit_share import record_cost
+from bench.audit_share import AuditWindow, audit_counters, record_cost, wakeup_cost
 from bench.ceiling import measure as measure_checks
 from bench.loadgen import LoadSpec, run_load
 from bench.procs import HostCpu, cpu_seconds, host_cpu
@@ -61,6 +61,7 @@ async def measure(
                 responder_s=sampler.delta(target.responder.pid) if target.responder else None,
                 loadgen_s=window.cpu_s,
                 host=sampler.host,
+                audit=sampler.audit,
             )
             return summarize(name, round_no, spec.concurrency, window, cpu, target.notes)
     except ScenarioUnavailable as exc:
@@ -77,14 +78,20 @@ class _CpuSampler:
         self._start: dict[int, float] = {}
         self._end: dict[int, float] = {}
         self.host = HostCpu(0.0, 0.0, 0.0)
+        self._metrics_url = target.metrics_url
+        self._audit_start: AuditWindow | None = None
+        self.audit: AuditWindow | None = None
 
     def start(self) -> None:
         self._start = {pid: cpu_seconds(pid) for pid in self._pids}
         self.host = host_cpu()
+        self._audit_start = audit_counters(self._metrics_url) if self._metrics_url else None
 
     def stop(self) -> None:
         self._end = {pid: cpu_seconds(pid) for pid in self._pids}
         self.host = host_cpu() - self.host
+        if self._metrics_url and self._audit_start is not None:
+            self.audit = audit_counters(self._metrics_url) - self._audit_start
 
     def delta(self, pid: int) -> float:
         return self._end[pid] - self._start[pid]
@@ -181,9 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     results = asyncio.run(_run(args))
     costs = measure_checks()  # after the scenarios, so it never competes with them for CPU
     record_us = record_cost()
+    wakeup_us = wakeup_cost()
     if args.json:
         document = to_json_document(results, args.concurrency, costs)
         document["audit_record_us"] = record_us
+        document["audit_wakeup_us"] = wakeup_us
         document["authsvc_overrides"] = dict(args.authsvc_set)
         print(json.dumps(document, indent=2))
     else:
@@ -192,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# authsvc setting {key} = {value!r}")
         print(render_table(results, args.concurrency))
         print(render_ceiling(results, costs))
-        print(render_audit_share(results, record_us))
+        print(render_audit_share(results, record_us, wakeup_us))
     failed = any(r.unavailable is not None or r.error_count for r in results)
     return 1 if failed else 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass, field
 
+from bench.audit_share import TARGET_SHARE, AuditWindow, in_service
 from bench.audit_share import render as render_share
 from bench.ceiling import CheckCosts, ceiling_ratio, render
 from bench.loadgen import Window, percentile
@@ -24,6 +25,7 @@ class CpuWindow:
     responder_s: float | None
     loadgen_s: float
     host: HostCpu  # whole host over the same window
+    audit: AuditWindow | None = None  # authsvc's audit counters over the window
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class ScenarioResult:
     outside_cpu_pct: float | None = None  # of all CPUs, by processes not under test
     notes: list[str] = field(default_factory=list)
     unavailable: str | None = None
+    audit_records: float | None = None  # authsvc's audit counters over the window
+    audit_fsyncs: float | None = None
+    fsync_cpu_us_per_conn: float | None = None  # the fsync thread's CPU
 
     @property
     def error_count(self) -> int:
@@ -99,6 +104,9 @@ def summarize(
         # Other builds and tests on the same host skew every number; show how much.
         outside_cpu_pct=max(0.0, 100 * (cpu.host.busy_s - cpu.host.irq_s - ours) / capacity),
         notes=notes,
+        audit_records=cpu.audit.records if cpu.audit else None,
+        audit_fsyncs=cpu.audit.fsyncs if cpu.audit else None,
+        fsync_cpu_us_per_conn=per_conn(cpu.audit.fsync_cpu_s) if cpu.audit else None,
     )
 
 
@@ -225,10 +233,35 @@ def render_table(results: list[ScenarioResult], concurrency: int) -> str:
     return "\n".join(lines)
 
 
-def render_audit_share(results: list[ScenarioResult], record_us: float) -> str:
-    """The audit log's share of authsvc's CPU per connect (bench.audit_share)."""
-    return render_share(record_us, median_service_cpu(results, "authsvc"),
+def render_audit_share(results: list[ScenarioResult], record_us: float,
+                       wakeup_us: float | None = None) -> str:
+    """The audit log's share of authsvc's CPU per connect (bench.audit_share): across
+    scenarios, and, with ``wakeup_us``, from the service's own counters."""
+    line = render_share(record_us, median_service_cpu(results, "authsvc"),
                         median_service_cpu(results, "authsvc-nofsync"))
+    measured = [r for r in results if r.scenario == "authsvc" and r.audit_fsyncs
+                and r.responder_cpu_us_per_conn and r.ok]
+    if wakeup_us is None or not measured:
+        return line
+    shares, durability, group = [], [], []
+    for r in measured:
+        assert r.audit_fsyncs and r.responder_cpu_us_per_conn
+        spent = in_service(AuditWindow(r.audit_records or 0.0, r.audit_fsyncs,
+                                       (r.fsync_cpu_us_per_conn or 0.0) * r.ok / 1e6),
+                           r.ok, wakeup_us)
+        if spent is None:
+            continue
+        durability.append(spent)
+        shares.append((record_us + spent) / r.responder_cpu_us_per_conn)
+        group.append((r.audit_records or 0.0) / r.audit_fsyncs)
+    if not shares:
+        return line
+    return line + (
+        f"\naudit in the service (its /metrics over each window, median of rounds): "
+        f"{statistics.median(group):.1f} records per fsync; durability "
+        f"{statistics.median(durability):.0f} µs per connect (fsync thread + {wakeup_us:.0f} µs "
+        f"event-loop hand-off per fsync); audit log = {statistics.median(shares):.0%} of "
+        f"authsvc's CPU per connect (target <= {TARGET_SHARE:.0%})")
 
 
 def render_ceiling(results: list[ScenarioResult], costs: CheckCosts) -> str:
@@ -254,6 +287,10 @@ def to_json_document(results: list[ScenarioResult], concurrency: int,
         "authsvc_oidc_over_minimal": ratio(results, "authsvc-oidc"),
         "authsvc_over_minimal_by_cpu_cost": cpu_cost_ratio(results),
         "authsvc_oidc_over_minimal_by_cpu_cost": cpu_cost_ratio(results, "authsvc-oidc"),
+        "audit_in_service": [
+            {"round": r.round, "records": r.audit_records, "fsyncs": r.audit_fsyncs,
+             "fsync_cpu_us_per_conn": r.fsync_cpu_us_per_conn}
+            for r in results if r.scenario == "authsvc" and r.audit_fsyncs is not None],
         "service_cpu_us_per_conn": {
             name: median_service_cpu(results, name)
             for name in ("minimal", "authsvc", "authsvc-oidc", "authsvc-nofsync")

@@ -56,6 +56,7 @@ class Target:
     nats: Child
     responder: Child | None
     notes: list[str] = field(default_factory=list)
+    metrics_url: str | None = None  # authsvc's /metrics: audit records and group commits
 
 
 @asynccontextmanager
@@ -114,6 +115,11 @@ def _callout_target(
     identity: dict[str, Any] = {}
     if name == "authsvc-oidc":
         credentials, rule_match, identity = _oidc_client(workdir, children, notes)
+    metrics_url = None
+    if name != "minimal":
+        listen = f"127.0.0.1:{free_port()}"
+        overrides = {"metrics.listen": listen, **overrides}
+        metrics_url = f"http://{listen}/metrics"
     settings = _write_settings(workdir, port, keys_dir, rule_match, overrides, identity)
     config = _server_config(workdir, settings, port, keys_dir, notes)
     children.insert(0, start_nats_server(config, port, workdir))
@@ -126,7 +132,7 @@ def _callout_target(
     else:
         argv = [venv_tool("authsvc"), "serve", "--config", str(settings)]
     children.append(Child(name, argv, workdir))
-    return Target(port, credentials, children[0], children[-1], notes)
+    return Target(port, credentials, children[0], children[-1], notes, metrics_url)
 
 
 def _oidc_client(
