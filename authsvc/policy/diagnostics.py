@@ -62,8 +62,9 @@ _WRONG_KIND_HINT = {
     "Policy": "`authsvc policy check` and `serve` read policy files; run a PolicyTest file "
               "with `authsvc policy test` or `authsvc policy explain`",
     "PolicyTest": "`authsvc policy test` and `explain` read test files (kind: PolicyTest) that "
-                  "name their policy and write down each identity to decide as a case; there "
-                  "is no token or claims input (docs/policy.md#testing-policies)",
+                  "name their policy and write down each identity to decide as a case; to "
+                  "ask about one identity, run `authsvc policy explain --policy PATH "
+                  "--claims FILE` (or `-c SETTINGS --token FILE`)",
 }
 
 
