@@ -17,15 +17,24 @@ request path or in the reloader depends on this module. Exposed:
   latency (a rising one delays every allow)
 * the standard ``process_*`` metrics (CPU, memory, open files)
 
-The listener has no authentication: bind it to loopback or a private interface.
+The same listener answers ``/healthz`` (``health_problems``): 200 while the event loop runs
+and the NATS connection is up, 503 with the reasons otherwise; ``/livez`` judges the event
+loop only. It has no authentication:
+bind it to loopback or a private interface.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from socketserver import ThreadingMixIn
 from typing import Any, Protocol
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -131,10 +140,69 @@ def registry_for(collector: ServiceCollector) -> CollectorRegistry:
     return registry
 
 
-def serve_metrics(listen: str, registry: CollectorRegistry) -> Callable[[], None]:
-    """Serve ``/metrics`` on ``host:port`` in a background thread; returns a stop function."""
+class Heartbeat:
+    """Proof that the event loop still runs: ``run()`` stamps the time every ``interval``
+    seconds; ``stalled()``, safe from any thread, is how long ago the last stamp is past due."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._beat = time.monotonic()
+
+    async def run(self) -> None:
+        while True:
+            self._beat = time.monotonic()
+            await asyncio.sleep(self.interval)
+
+    def stalled(self) -> float:
+        return max(time.monotonic() - self._beat - self.interval, 0.0)
+
+
+def health_problems(heartbeat: Heartbeat, nats_connected: Callable[[], bool] | None,
+                    max_stall: float = 5.0) -> list[str]:
+    """Why the service cannot answer authorization requests now; empty when it can. Without
+    ``nats_connected`` only the process itself is judged (liveness: a lost nats-server is
+    not cured by a restart)."""
+    problems = []
+    stalled = heartbeat.stalled()
+    if stalled > max_stall:
+        problems.append(f"event loop stalled for {stalled:.1f}s")
+    if nats_connected is not None and not nats_connected():
+        problems.append("not connected to nats-server")
+    return problems
+
+
+def serve_metrics(listen: str, registry: CollectorRegistry,
+                  health: Mapping[str, Callable[[], list[str]]] | None = None
+                  ) -> Callable[[], None]:
+    """Serve ``/metrics`` and each path of ``health`` (200 ``ok``, or 503 with the problems
+    its check names, one per line) on ``host:port`` in a background thread; returns a stop
+    function."""
+    checks = dict(health or {})
     host, _, port = listen.rpartition(":")
-    server, thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
+    host = host.strip("[]")
+    metrics_app = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        check = checks.get(str(environ.get("PATH_INFO", "")))
+        if check is None:
+            return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        problems = check()
+        body = ("\n".join(problems) if problems else "ok").encode() + b"\n"
+        start_response("503 Service Unavailable" if problems else "200 OK",
+                       [("Content-Type", "text/plain; charset=utf-8"),
+                        ("Content-Length", str(len(body)))])
+        return [body]
+
+    family = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM)[0][0]
+
+    class Server(ThreadingMixIn, WSGIServer):
+        address_family = family
+        daemon_threads = True
+
+    server = make_server(host, int(port), app, Server, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="authsvc-metrics",
+                              daemon=True)
+    thread.start()
 
     def stop() -> None:
         server.shutdown()
@@ -142,3 +210,8 @@ def serve_metrics(listen: str, registry: CollectorRegistry) -> Callable[[], None
         thread.join(timeout=5)
 
     return stop
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not worth a log line each."""

@@ -228,23 +228,39 @@ def _check_writable(path: Path) -> None:
         raise ConfigError(f"audit log {path} is not writable: {exc.strerror}") from None
 
 
-def _start_metrics(settings: Settings, components: Components,
-                   transport: CalloutTransport) -> Callable[[], None]:
+def _start_metrics(settings: Settings, components: Components, transport: CalloutTransport,
+                   nc: Any) -> Callable[[], None]:
     """Serve /metrics when ``metrics.listen`` is set; returns how to stop it."""
     if not settings.metrics.listen:
         return lambda: None
-    from authsvc.metrics import ServiceCollector, registry_for, serve_metrics
+    from authsvc.metrics import (
+        Heartbeat,
+        ServiceCollector,
+        health_problems,
+        registry_for,
+        serve_metrics,
+    )
 
     collector = ServiceCollector(components.reloader, lambda: components.policy.current,
                                  lambda: transport.in_flight,
                                  lambda: components.service.decisions, components.audit.sink)
+    heartbeat = Heartbeat()
+    beating = asyncio.get_running_loop().create_task(heartbeat.run())
     try:
-        stop = serve_metrics(settings.metrics.listen, registry_for(collector))
+        stop = serve_metrics(settings.metrics.listen, registry_for(collector), {
+            "/healthz": lambda: health_problems(heartbeat, lambda: bool(nc.is_connected)),
+            "/livez": lambda: health_problems(heartbeat, None)})
     except OSError as exc:
         raise ConfigError(f"cannot serve metrics on {settings.metrics.listen} "
                           f"(metrics.listen): {exc.strerror}") from None
-    log.info("metrics on http://%s/metrics", settings.metrics.listen)
-    return stop
+    log.info("metrics on http://%s/metrics, health on /healthz and /livez",
+             settings.metrics.listen)
+
+    def stop_all() -> None:
+        beating.cancel()
+        stop()
+
+    return stop_all
 
 
 def redact_url(url: str) -> str:
@@ -318,7 +334,7 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
         nc, components.service, queue_group=settings.nats.queue_group,
         concurrency=Concurrency(max_in_flight=settings.service.max_concurrency,
                                 queue_timeout=settings.service.queue_timeout))
-    stop_metrics = _start_metrics(settings, components, transport)  # a busy port fails here
+    stop_metrics = _start_metrics(settings, components, transport, nc)  # a busy port fails
     await transport.start()
     _audit_start(components, settings)
     await _ingest_auth_errors(nc, components.audit)

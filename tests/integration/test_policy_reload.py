@@ -236,3 +236,34 @@ async def test_decisions_and_audit_commits_show_in_the_metrics(tmp_path: Path) -
             <= after[("authsvc_audit_fsync_seconds_total", ())] + 0.05
     finally:
         d.stop()
+
+
+def _health(port: int, path: str = "/healthz") -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_healthz_is_ok_while_serving_and_503_without_nats(tmp_path: Path) -> None:
+    from authsvc.natsconf.process import free_port
+
+    port = free_port()
+    d = _deployment(tmp_path)
+    d.settings_extra["metrics"] = {"listen": f"127.0.0.1:{port}"}
+    d.start()
+    try:
+        assert _health(port) == (200, "ok\n")
+        assert d.server is not None
+        d.server.stop()
+        deadline = time.monotonic() + 10
+        while (found := _health(port))[0] == 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert found == (503, "not connected to nats-server\n")
+        assert _health(port, "/livez") == (200, "ok\n")  # a restart would not bring NATS back
+    finally:
+        d.stop()
