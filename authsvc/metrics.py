@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from authsvc.audit import FileSink
 from authsvc.policy import Policy
 
 
@@ -55,25 +56,6 @@ class ReloadState(Protocol):
     def failing(self) -> bool: ...
 
 
-class FsyncCounts(Protocol):
-    @property
-    def count(self) -> int: ...
-
-    @property
-    def seconds(self) -> float: ...
-
-    @property
-    def cpu_seconds(self) -> float: ...
-
-
-class AuditFile(Protocol):
-    @property
-    def records(self) -> int: ...
-
-    @property
-    def fsync_stats(self) -> FsyncCounts: ...
-
-
 class ServiceCollector(Collector):
     """Reads reload outcomes, the policy in force, the in-flight count, the decisions given
     and the audit file's counters at scrape time."""
@@ -81,7 +63,7 @@ class ServiceCollector(Collector):
     def __init__(self, reloads: ReloadState, policy: Callable[[], Policy],
                  in_flight: Callable[[], int],
                  decisions: Callable[[], Mapping[tuple[str, str], int]] = dict,
-                 audit: AuditFile | None = None) -> None:
+                 audit: FileSink | None = None) -> None:
         self._reloads = reloads
         self._policy = policy
         self._in_flight = in_flight
@@ -120,7 +102,7 @@ class ServiceCollector(Collector):
             yield from _audit_metrics(self._audit)
 
 
-def _audit_metrics(audit: AuditFile) -> Iterator[Any]:
+def _audit_metrics(audit: FileSink) -> Iterator[Any]:
     stats = audit.fsync_stats
     yield CounterMetricFamily("authsvc_audit_records", "Lines appended to the audit log file",
                               value=audit.records)

@@ -53,9 +53,7 @@ class ScenarioResult:
     outside_cpu_pct: float | None = None  # of all CPUs, by processes not under test
     notes: list[str] = field(default_factory=list)
     unavailable: str | None = None
-    audit_records: float | None = None  # authsvc's audit counters over the window
-    audit_fsyncs: float | None = None
-    fsync_cpu_us_per_conn: float | None = None  # the fsync thread's CPU
+    audit: AuditWindow | None = None  # authsvc's audit counters over the window
 
     @property
     def error_count(self) -> int:
@@ -104,9 +102,7 @@ def summarize(
         # Other builds and tests on the same host skew every number; show how much.
         outside_cpu_pct=max(0.0, 100 * (cpu.host.busy_s - cpu.host.irq_s - ours) / capacity),
         notes=notes,
-        audit_records=cpu.audit.records if cpu.audit else None,
-        audit_fsyncs=cpu.audit.fsyncs if cpu.audit else None,
-        fsync_cpu_us_per_conn=per_conn(cpu.audit.fsync_cpu_s) if cpu.audit else None,
+        audit=cpu.audit,
     )
 
 
@@ -239,21 +235,18 @@ def render_audit_share(results: list[ScenarioResult], record_us: float,
     scenarios, and, with ``wakeup_us``, from the service's own counters."""
     line = render_share(record_us, median_service_cpu(results, "authsvc"),
                         median_service_cpu(results, "authsvc-nofsync"))
-    measured = [r for r in results if r.scenario == "authsvc" and r.audit_fsyncs
-                and r.responder_cpu_us_per_conn and r.ok]
-    if wakeup_us is None or not measured:
+    if wakeup_us is None:
         return line
     shares, durability, group = [], [], []
-    for r in measured:
-        assert r.audit_fsyncs and r.responder_cpu_us_per_conn
-        spent = in_service(AuditWindow(r.audit_records or 0.0, r.audit_fsyncs,
-                                       (r.fsync_cpu_us_per_conn or 0.0) * r.ok / 1e6),
-                           r.ok, wakeup_us)
+    for r in results:
+        if r.scenario != "authsvc" or r.audit is None or not r.responder_cpu_us_per_conn:
+            continue
+        spent = in_service(r.audit, r.ok, wakeup_us)
         if spent is None:
             continue
         durability.append(spent)
         shares.append((record_us + spent) / r.responder_cpu_us_per_conn)
-        group.append((r.audit_records or 0.0) / r.audit_fsyncs)
+        group.append(r.audit.records / r.audit.fsyncs)
     if not shares:
         return line
     return line + (
@@ -287,10 +280,6 @@ def to_json_document(results: list[ScenarioResult], concurrency: int,
         "authsvc_oidc_over_minimal": ratio(results, "authsvc-oidc"),
         "authsvc_over_minimal_by_cpu_cost": cpu_cost_ratio(results),
         "authsvc_oidc_over_minimal_by_cpu_cost": cpu_cost_ratio(results, "authsvc-oidc"),
-        "audit_in_service": [
-            {"round": r.round, "records": r.audit_records, "fsyncs": r.audit_fsyncs,
-             "fsync_cpu_us_per_conn": r.fsync_cpu_us_per_conn}
-            for r in results if r.scenario == "authsvc" and r.audit_fsyncs is not None],
         "service_cpu_us_per_conn": {
             name: median_service_cpu(results, name)
             for name in ("minimal", "authsvc", "authsvc-oidc", "authsvc-nofsync")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authsvc.commands.common import FORMATTER
 from authsvc.commands.policy_output import (
@@ -26,6 +26,10 @@ from authsvc.commands.policy_output import (
     public,
     reporting_problems,
 )
+
+if TYPE_CHECKING:
+    from authsvc.policy import Policy
+    from authsvc.settings import Settings
 
 DESCRIPTION = """\
 Check, test, explain and compare policy files with the loader and decision engine that
@@ -232,18 +236,12 @@ def _command(commands: Any, name: str, summary: str, epilog: str, handler: Any,
 
 def run_check(args: argparse.Namespace) -> int:
     """Load; then the accounts serve would refuse, then lint warnings."""
-    from authsvc.commands.policy_inputs import account_problems, deployment_settings
-    from authsvc.policy import load_policy
+    from authsvc.commands.policy_inputs import account_problems
     from authsvc.policy.lint import lint
     from authsvc.policy.load import rule_locations
-    from authsvc.policy.problems import InputFault
 
-    settings = deployment_settings(args.config) if args.config else None
-    paths = args.paths or (settings.policy.paths if settings else [])
-    if not paths:
-        raise InputFault("no policy paths given", code="no_paths",
-                         hint="give policy files or directories, or -c SETTINGS")
-    policy = load_policy(paths)
+    settings, policy = _deployment(args.config, args.paths, "no policy paths given",
+                                   "give policy files or directories, or -c SETTINGS")
     refused, note = account_problems(policy, settings)
     if note:
         print(note, file=sys.stderr)
@@ -329,6 +327,21 @@ def run_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _deployment(config: Path | None, paths: list[Path] | None, missing: str,
+                hint: str) -> tuple[Settings | None, Policy]:
+    """The settings of ``-c`` (if given) and the policy of ``paths``, else of the settings'
+    ``policy.paths``; no path at all is a usage fault (``missing``, ``hint``)."""
+    from authsvc.commands.policy_inputs import deployment_settings
+    from authsvc.policy import load_policy
+    from authsvc.policy.problems import InputFault
+
+    settings = deployment_settings(config) if config else None
+    chosen = paths or (settings.policy.paths if settings else [])
+    if not chosen:
+        raise InputFault(missing, code="no_paths", hint=hint)
+    return settings, load_policy(chosen)
+
+
 def _forbidden(config: Path | None) -> frozenset[str]:
     """The accounts serve refuses: those of the settings ``config``, else the defaults."""
     from authsvc.account_checks import DEFAULT_FORBIDDEN, forbidden_accounts
@@ -345,8 +358,6 @@ def _explain_identity(args: argparse.Namespace) -> int:
     from authsvc.account_checks import DEFAULT_FORBIDDEN, forbidden_accounts
     from authsvc.clock import SystemClock
     from authsvc.commands.policy_identity import from_claims, from_token, parse_time
-    from authsvc.commands.policy_inputs import deployment_settings
-    from authsvc.policy import load_policy
     from authsvc.policy.cases import CaseConnection
     from authsvc.policy.problems import InputFault
 
@@ -362,12 +373,8 @@ def _explain_identity(args: argparse.Namespace) -> int:
     except ValueError:
         raise InputFault(f"--host {host!r} is not an IP address", code="usage_invalid",
                          hint="the client address nats-server reports, e.g. 10.0.3.7") from None
-    settings = deployment_settings(args.config) if args.config else None
-    paths = args.policy or (settings.policy.paths if settings else [])
-    if not paths:
-        raise InputFault("no policy to explain against", code="no_paths",
-                         hint="give --policy PATH, or -c SETTINGS to use its policy.paths")
-    policy = load_policy(paths)
+    settings, policy = _deployment(args.config, args.policy, "no policy to explain against",
+                                   "give --policy PATH, or -c SETTINGS to use its policy.paths")
     now = parse_time(args.at) if args.at else SystemClock().now()
     request = CaseConnection(host=host, type=args.connection_type or "STANDARD",
                              user=args.user or "").build(now)

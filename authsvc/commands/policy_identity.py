@@ -109,8 +109,11 @@ def from_token(path: Path, settings: Settings, request: ConnectRequest,
 def from_claims(path: Path, settings: Settings | None, now: datetime) -> Asked:
     """The identity the claims in ``path`` stand for, unverified: an OIDC token's payload
     (by its ``iss``) or a GetCallerIdentity answer (``Arn``, ``Account``, ``UserId``)."""
+    from authsvc.identity.registry import expired
+
     claims = _json_object(read_input(path, "claims"), path)
-    if all(key in claims for key in _AWS_KEYS):
+    aws = all(key in claims for key in _AWS_KEYS)
+    if aws:
         outcome = _aws(claims, settings, path)
     elif isinstance(claims.get("iss"), str):
         outcome = _oidc(claims, settings, path, now)
@@ -119,11 +122,10 @@ def from_claims(path: Path, settings: Settings | None, now: datetime) -> Asked:
                          "identity", code="claims_unrecognised", file=str(path),
                          hint='a token payload has "iss" and "sub"; `aws sts '
                               'get-caller-identity` prints "UserId", "Account" and "Arn"')
-    if isinstance(outcome, Identity) and outcome.expires_at and outcome.expires_at <= now:
-        outcome = Deny(DenyReason.IDENTITY_EXPIRED, f"exp {outcome.expires_at.isoformat()} "
-                       f"is not after {now.isoformat()}; pass --at to ask about another time")
-    raw = claims if "iss" in claims and not all(key in claims for key in _AWS_KEYS) else {}
-    return Asked("claims", str(path), False, outcome, raw)
+    # As the verifier registry rules for a token: expired within the issuer's leeway.
+    outcome = expired(outcome, now, f"exp is not after {now.isoformat()}; pass --at to ask "
+                      "about another time") or outcome
+    return Asked("claims", str(path), False, outcome, {} if aws else claims)
 
 
 def identity_record(identity: Identity) -> dict[str, Any]:

@@ -26,8 +26,14 @@ class VerifierRegistry:
             result = await verifier.verify(request, now=now)
             if result is None:
                 continue
-            if isinstance(result, Identity) and result.expires_at and result.expires_at <= now:
-                return Deny(DenyReason.IDENTITY_EXPIRED, f"{verifier.source} proof expired")
-            return result
+            return expired(result, now, f"{verifier.source} proof expired") or result
         return Deny(DenyReason.NO_CREDENTIALS, "no credential recognised by: "
                     + ", ".join(self.sources))
+
+
+def expired(result: Identity | Deny, now: datetime, detail: str) -> Deny | None:
+    """The deny for an identity whose proof is no longer valid at ``now`` (a verifier may
+    accept a token within its clock-skew leeway; no grant may start after its expiry)."""
+    if isinstance(result, Identity) and result.expires_at and result.expires_at <= now:
+        return Deny(DenyReason.IDENTITY_EXPIRED, detail)
+    return None

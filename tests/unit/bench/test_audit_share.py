@@ -49,8 +49,8 @@ def test_wakeup_cost_times_a_real_fsync_round_trip() -> None:
 
 def test_the_report_shows_the_in_service_share() -> None:
     run = ScenarioResult(scenario="authsvc", concurrency=64, ok=1000,
-                         responder_cpu_us_per_conn=1000.0, audit_records=1000.0,
-                         audit_fsyncs=100.0, fsync_cpu_us_per_conn=20.0)
+                         responder_cpu_us_per_conn=1000.0,
+                         audit=AuditWindow(records=1000.0, fsyncs=100.0, fsync_cpu_s=0.020))
     text = render_audit_share([run], record_us=40.0, wakeup_us=60.0)
     # (40 + 20 + 100 * 60 / 1000) / 1000 = 6.6%
     assert "10.0 records per fsync" in text and "= 7% of authsvc's CPU" in text
