@@ -59,7 +59,10 @@ USER 10001:10001
 WORKDIR /var/lib/authsvc
 VOLUME ["/var/lib/authsvc"]
 
-# No HEALTHCHECK: authsvc has no health endpoint yet, and a live process says nothing
-# about whether it can reach nats-server or write its audit log.
+# Metrics and health (metrics.listen in the baked-in settings). Healthy while the event loop
+# runs and authsvc is connected to nats-server (/healthz); see docs/deployment.md#health.
+EXPOSE 9464
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["authsvc", "health", "-c", "/etc/authsvc/authsvc.yaml", "--timeout", "4"]
 ENTRYPOINT ["authsvc"]
 CMD ["serve", "-c", "/etc/authsvc/authsvc.yaml"]

@@ -5,7 +5,7 @@ A command module parses arguments and calls the same functions the service uses;
 code. Faults (``AuthsvcError``) are turned into ``authsvc: error: ...`` and exit 2 by cli.
 """
 
-from authsvc.commands import audit, demo, keys, natsconfig, policy, serve
+from authsvc.commands import audit, demo, health, keys, natsconfig, policy, serve
 
 # Order here is the order in ``authsvc --help``.
-GROUPS = [serve, keys, natsconfig, policy, audit, demo]
+GROUPS = [serve, health, keys, natsconfig, policy, audit, demo]

@@ -17,6 +17,7 @@ import nats
 import yaml
 from nats.errors import Error as NatsError
 
+from authsvc.cli import main as cli_main
 from tests.support.deploy import Deployment
 
 
@@ -256,8 +257,10 @@ def test_healthz_is_ok_while_serving_and_503_without_nats(tmp_path: Path) -> Non
     d = _deployment(tmp_path)
     d.settings_extra["metrics"] = {"listen": f"127.0.0.1:{port}"}
     d.start()
+    check = ["health", "-c", str(d.settings_file)]
     try:
         assert _health(port) == (200, "ok\n")
+        assert cli_main(check) == 0
         assert d.server is not None
         d.server.stop()
         deadline = time.monotonic() + 10
@@ -265,5 +268,14 @@ def test_healthz_is_ok_while_serving_and_503_without_nats(tmp_path: Path) -> Non
             time.sleep(0.1)
         assert found == (503, "not connected to nats-server\n")
         assert _health(port, "/livez") == (200, "ok\n")  # a restart would not bring NATS back
+        assert cli_main(check) == 1
+        assert cli_main([*check, "--live"]) == 0
     finally:
         d.stop()
+    assert cli_main(check) == 1  # nothing answers any more
+
+
+def test_health_command_needs_the_metrics_listener(tmp_path: Path) -> None:
+    d = _deployment(tmp_path)
+    d.write()
+    assert cli_main(["health", "-c", str(d.settings_file)]) == 2

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from authsvc.commands.health import health_url
+from authsvc.errors import ConfigError
 from authsvc.metrics import Heartbeat, health_problems
 
 
@@ -12,3 +16,19 @@ def test_health_names_a_stalled_event_loop_and_a_lost_connection() -> None:
     problems = health_problems(beat, lambda: False)
     assert len(problems) == 2 and problems[1] == "not connected to nats-server"
     assert len(health_problems(beat, None)) == 1  # liveness: the loop only
+
+
+@pytest.mark.parametrize(("listen", "live", "url"), [
+    ("127.0.0.1:9464", False, "http://127.0.0.1:9464/healthz"),
+    ("0.0.0.0:9464", True, "http://127.0.0.1:9464/livez"),
+    (":9464", False, "http://127.0.0.1:9464/healthz"),
+    ("[::]:9464", False, "http://[::1]:9464/healthz"),
+    ("authsvc.internal:9000", False, "http://authsvc.internal:9000/healthz"),
+])
+def test_health_command_asks_the_metrics_listener(listen: str, live: bool, url: str) -> None:
+    assert health_url(listen, live) == url
+
+
+def test_health_command_refuses_without_a_listener() -> None:
+    with pytest.raises(ConfigError):
+        health_url("", False)

@@ -117,3 +117,22 @@ def test_fractional_seconds_read_the_same_from_file_and_environment(
     settings = load_settings(write(tmp_path, "policy:\n  paths: [p]\nminting:\n  max_ttl: 1.5\n"))
     assert settings.minting.max_ttl.total_seconds() == 1.5
     assert settings.minting.jitter.total_seconds() == 1.5
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("shipped", ["container", "systemd", "kubernetes"])
+def test_shipped_settings_load_and_keep_the_audit_log_on_the_state_volume(shipped: str) -> None:
+    settings = load_settings(REPO / "deploy" / shipped / "authsvc.yaml")
+    assert settings.audit.path == Path("/var/lib/authsvc/audit.jsonl")
+    assert settings.keys.dir == Path("/etc/authsvc/keys")
+
+
+def test_the_container_image_health_check_has_a_listener_to_ask() -> None:
+    # The Dockerfile's HEALTHCHECK runs `authsvc health` with the baked-in settings.
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert '"authsvc", "health", "-c", "/etc/authsvc/authsvc.yaml"' in dockerfile
+    settings = load_settings(REPO / "deploy" / "container" / "authsvc.yaml")
+    assert settings.metrics.listen.endswith(":9464")
+    assert "EXPOSE 9464" in dockerfile
