@@ -128,6 +128,8 @@ def _token(value: str, name: str) -> str:
 
 def render_grant(grant: Grant, identity: Identity) -> Grant:
     """``grant`` with every subject template rendered for ``identity`` (or ``TemplateError``)."""
+    if _renders_to_itself(grant):
+        return grant  # no placeholder, lists already sorted and distinct: nothing to do
 
     def subjects(rule: SubjectPermission) -> SubjectPermission:
         return SubjectPermission(allow=render_all(rule.allow, identity),
@@ -136,3 +138,15 @@ def render_grant(grant: Grant, identity: Identity) -> Grant:
     permissions = replace(grant.permissions, pub=subjects(grant.permissions.pub),
                           sub=subjects(grant.permissions.sub))
     return replace(grant, permissions=permissions)
+
+
+def _renders_to_itself(grant: Grant) -> bool:
+    """Whether rendering ``grant`` would return an equal grant for any identity: no subject
+    holds a placeholder and every list is already what ``render_all`` makes of it."""
+    permissions = grant.permissions
+    for subjects in (permissions.pub.allow, permissions.pub.deny, permissions.sub.allow,
+                     permissions.sub.deny):
+        for index, subject in enumerate(subjects):
+            if is_template(subject) or (index and subjects[index - 1] >= subject):
+                return False
+    return True

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authsvc.domain import Identity, IdentitySource
+from authsvc.domain import Grant, Identity, IdentitySource, Permissions, SubjectPermission
 from authsvc.errors import PolicyError
 from authsvc.policy import load_policy_text, subject_matches
-from authsvc.policy.templates import MAX_EXPANSION, TemplateError, render
+from authsvc.policy.templates import MAX_EXPANSION, TemplateError, render, render_grant
 
 TEMPLATE = "orders.{{claims.tenant}}.>"
 
@@ -65,3 +65,36 @@ def test_integer_claims_render_and_booleans_do_not() -> None:
     assert render("t.{{claims.n}}", _identity(n=42)) == ("t.42",)
     with pytest.raises(TemplateError):
         render("t.{{claims.n}}", _identity(n=True))
+
+
+PLAIN_SUBJECTS = st.lists(st.sampled_from(["a", "b.>", "a.*", "orders.eu", "_INBOX.>", "z"]),
+                          max_size=4).map(tuple)
+
+
+@given(PLAIN_SUBJECTS, PLAIN_SUBJECTS, PLAIN_SUBJECTS, PLAIN_SUBJECTS)
+def test_a_grant_without_templates_renders_as_the_full_path_would(
+        pub_allow: tuple[str, ...], pub_deny: tuple[str, ...], sub_allow: tuple[str, ...],
+        sub_deny: tuple[str, ...]) -> None:
+    # render_grant skips the work for a grant that would render to itself; it must give the
+    # same grant as rendering every list (sorted, distinct), whatever order the lists are in.
+    grant = Grant(account="APP", permissions=Permissions(
+        pub=SubjectPermission(allow=pub_allow, deny=pub_deny),
+        sub=SubjectPermission(allow=sub_allow, deny=sub_deny)))
+    rendered = render_grant(grant, _identity())
+    for got, given_ in ((rendered.permissions.pub.allow, pub_allow),
+                        (rendered.permissions.pub.deny, pub_deny),
+                        (rendered.permissions.sub.allow, sub_allow),
+                        (rendered.permissions.sub.deny, sub_deny)):
+        assert got == tuple(sorted(set(given_)))
+    canonical = all(lst == tuple(sorted(set(lst)))
+                    for lst in (pub_allow, pub_deny, sub_allow, sub_deny))
+    assert (rendered is grant) == canonical  # the shortcut is taken exactly when it may be
+
+
+def test_a_grant_with_a_template_is_rendered() -> None:
+    grant = Grant(account="APP", permissions=Permissions(
+        pub=SubjectPermission(allow=("a", TEMPLATE))))
+    rendered = render_grant(grant, _identity(tenant="acme"))
+    assert rendered.permissions.pub.allow == ("a", "orders.acme.>")
+    with pytest.raises(TemplateError):
+        render_grant(grant, _identity())  # the claim is missing: refused, never dropped
