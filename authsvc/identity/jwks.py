@@ -114,6 +114,8 @@ class RemoteKeys:
         now = self._now()
         if self._keys is not None and now < self._fresh_until:
             return self._keys
+        if self._keys is not None and now >= self._stale_until:
+            self._keys = None  # past stale_for: the last good keys are no longer trusted
         if self._keys is not None and now - self._last_attempt < self._policy.cooldown:
             return self._keys  # a refresh failed recently: serve stale until the cooldown ends
         if self._keys is None and now - self._last_attempt < _EMPTY_RETRY_AFTER \

@@ -121,9 +121,17 @@ async def test_stale_keys_expire_after_stale_for(idp: Issuer) -> None:
     v, _ = verifier(idp, ticker, discovery=False, ttl=60, stale_for=100)
     assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
     idp.down = True
-    ticker.t += 161
-    with pytest.raises(UpstreamError):
-        await check(v, mint(KEY, claims(idp.url)))
+    ticker.t += 159  # refresh fails; the last good keys serve until fetched + ttl + stale_for
+    assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
+    # Past stale_for the keys are gone for good: every connect is a fault, also inside the
+    # refetch cooldown and the retry pause that follow the failed refresh.
+    for step in (2, 1, 5, 10, 30, 0.5):
+        ticker.t += step
+        with pytest.raises(UpstreamError):
+            await check(v, mint(KEY, claims(idp.url)))
+    idp.down = False
+    ticker.t += 1
+    assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
 
 
 @pytest.mark.parametrize(("header", "refetch_after"), [
