@@ -73,7 +73,7 @@ async def collect(messages: AsyncIterable[StoredMsg]) -> Collected:
             record = json.loads(msg.data)
             instance, seq = str(record["instance"]), record["seq"]
             digest = str(record["record_hash"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             found.unreadable.append(msg.stream_seq)
             continue
         if not isinstance(seq, int):

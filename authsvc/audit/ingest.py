@@ -39,7 +39,7 @@ def auth_error_fields(payload: bytes) -> dict[str, Any]:
     """The ``nats.auth_error`` record fields for one advisory (never raises)."""
     try:
         event = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"malformed": True, "size": len(payload)}
     if not isinstance(event, dict):
         return {"malformed": True, "size": len(payload)}

@@ -37,7 +37,7 @@ def _parse(raw: bytes) -> Pending | None:
     try:
         record = json.loads(raw)
         seq, ident = record.get("seq"), record.get("event_id")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     if not isinstance(seq, int) or not isinstance(ident, str):
         return None  # unchained (schema v1) or unreadable: not part of the chain

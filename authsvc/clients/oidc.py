@@ -201,7 +201,7 @@ def _lifetime(expires_in: object, token: str, default: float) -> float:
             return max(0.0, float(expires_in))
     parts = token.split(".")
     if len(parts) == 3:
-        with contextlib.suppress(ValueError, TypeError):
+        with contextlib.suppress(ValueError, TypeError, RecursionError):
             claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
             exp = claims.get("exp") if isinstance(claims, dict) else None
             if isinstance(exp, int | float) and not isinstance(exp, bool):

@@ -152,7 +152,7 @@ def _json_object(text: str, path: Path) -> dict[str, Any]:
                          "it as serve does; --claims takes its decoded payload (JSON)")
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         line, column = getattr(exc, "lineno", 0), getattr(exc, "colno", 0)
         raise InputFault("claims file is not JSON", code="claims_invalid", file=str(path),
                          line=line, column=column,

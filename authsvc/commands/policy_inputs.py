@@ -72,7 +72,7 @@ def audit_records(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise InputFault("not a JSON audit record", code="audit_record_invalid",
                                  file=str(path), line=number) from None
             if isinstance(record, dict):

@@ -89,7 +89,7 @@ def decode_proof(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> Sts
         document = json.loads(raw, object_pairs_hook=_unique)
     except _Duplicate as exc:
         return Deny(DenyReason.STS_PARAMETER_DUPLICATE, f"aws token repeats {str(exc)[:40]!r}")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
         return Deny(DenyReason.STS_REQUEST_MALFORMED, "aws token is not a JSON object")
     return _proof(document)
 

@@ -82,7 +82,7 @@ class HttpxGetter:
             raise UpstreamError(f"GET {url} failed: {type(exc).__name__}") from None
         try:
             document = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # nested past the stack
             raise UpstreamError(f"GET {url}: body is not JSON") from None
         if not isinstance(document, dict):
             raise UpstreamError(f"GET {url}: body is not a JSON object")

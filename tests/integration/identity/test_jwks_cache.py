@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -173,3 +175,29 @@ async def test_discovery_naming_another_issuer_is_refused() -> None:
         keys = RemoteKeys(issuer=idp.url + "/tenant", getter=HttpxGetter(), allow_http=True)
         with pytest.raises(UpstreamError):
             await keys.lookup("k1")
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000 + b"]" * 5000, b'{"keys": ' * 3000, b"not json"])
+async def test_a_body_that_is_not_a_json_document_is_an_idp_fault(body: bytes) -> None:
+    # Nested past the parser's stack, or not JSON at all: an IdP fault (UpstreamError, so
+    # stale keys keep serving), never an unexpected exception on the connect path.
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        getter = HttpxGetter()
+        with pytest.raises(UpstreamError):
+            await getter.get_json(f"http://127.0.0.1:{server.server_address[1]}/jwks")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -37,6 +37,8 @@ def test_round_trip_lowers_header_names() -> None:
     (raw(b'{"host": "h", "body": "b", "headers": {"X-Amz-Date": "1", "x-amz-date": "2"}}'),
      DenyReason.STS_PARAMETER_DUPLICATE),
     (raw(b"\xff\xfe"), DenyReason.STS_REQUEST_MALFORMED),
+    (raw(b"[" * 5000), DenyReason.STS_REQUEST_MALFORMED),  # nested past the parser's stack
+    (raw(b'{"a":' * 1200), DenyReason.STS_REQUEST_MALFORMED),
     (PREFIX + "A" * 9000, DenyReason.TOKEN_TOO_LARGE),
 ])
 def test_unreadable_tokens(token: str, reason: DenyReason) -> None:
