@@ -92,6 +92,7 @@ class ClientCredentialsToken:
         self._refresh_before = refresh_before
         self._default_lifetime = default_lifetime
         self._max_bytes = max_token_bytes
+        self._timeout = timeout
         self._now = monotonic
         self._lock = asyncio.Lock()
         self._current: _Token | None = None
@@ -113,7 +114,9 @@ class ClientCredentialsToken:
         return {"token": self.token}
 
     async def start(self) -> None:
-        """Fetch the first token (raising ``TokenFetchError``) and start refreshing."""
+        """Fetch the first token and start refreshing. Every failure to get a token (a
+        refusal, no answer within ``timeout``, an answer that is not a token response)
+        raises ``TokenFetchError``."""
         await self.refresh()
         if self._task is None:
             self._task = asyncio.create_task(self._keep_fresh(), name="oidc-token-refresh")
@@ -164,7 +167,7 @@ class ClientCredentialsToken:
             try:
                 await self.refresh()
                 backoff = 1.0
-            except TokenFetchError as exc:
+            except TokenFetchError as exc:  # _fetch turns every failure into this
                 log.warning("%s; retrying in %.0f s", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
@@ -172,14 +175,25 @@ class ClientCredentialsToken:
     async def _fetch(self) -> _Token:
         started = self._now()
         try:
-            answer = await self._client.fetch_token(
-                self._endpoint, grant_type="client_credentials", **self._extra)
+            async with asyncio.timeout(self._timeout):  # httpx's own timeout is per phase
+                answer = await self._client.fetch_token(
+                    self._endpoint, grant_type="client_credentials", **self._extra)
         except OAuthError as exc:
             raise TokenFetchError(f"{self._endpoint} refused client {self._client_id!r}: "
                                   f"{exc.error}") from None
+        except TimeoutError:
+            raise TokenFetchError(f"token request to {self._endpoint} timed out after "
+                                  f"{self._timeout}s") from None
         except httpx.HTTPError as exc:
             raise TokenFetchError(f"token request to {self._endpoint} failed: "
                                   f"{type(exc).__name__}") from None
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            # A 200 whose body is not a token response (authlib's JSON parse): the same
+            # kind of failure as a refusal, so the refresh loop retries instead of dying.
+            raise TokenFetchError(f"{self._endpoint} answered with no token response "
+                                  f"({type(exc).__name__})") from None
+        if not isinstance(answer, dict):
+            raise TokenFetchError(f"{self._endpoint} answered with no token response")
         value = answer.get("access_token")
         kind = str(answer.get("token_type", "Bearer"))
         if not isinstance(value, str) or not value or kind.lower() != "bearer":

@@ -166,6 +166,8 @@ class Issuer:
     token_lifetime: int = 300
     token_hits: int = 0
     token_forms: list[dict[str, str]] = field(default_factory=list)
+    token_raw: bytes | None = None  # POST /token answers 200 with exactly these bytes
+    token_delay: float = 0.0  # POST /token sleeps this long first
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -206,8 +208,17 @@ class Issuer:
                     self.send_error(404)
                     return
                 issuer.token_hits += 1
+                if issuer.token_delay:
+                    time.sleep(issuer.token_delay)
                 if issuer.down:
                     self.send_error(503)
+                    return
+                if issuer.token_raw is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(issuer.token_raw)))
+                    self.end_headers()
+                    self.wfile.write(issuer.token_raw)
                     return
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 form = dict(urllib.parse.parse_qsl(raw.decode()))

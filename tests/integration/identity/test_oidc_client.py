@@ -137,3 +137,57 @@ async def test_service_connects_through_nats_with_the_helper(
         assert json.loads(reply.data)["data"]["account_name"] == "APP"
     finally:
         d.stop()
+
+
+@pytest.mark.parametrize("body", [b"<html>maintenance</html>", b"[1, 2]", b"[" * 5000,
+                                  b'{"token_type": "Bearer"}'])
+async def test_an_answer_that_is_not_a_token_response_is_a_fetch_error(
+        idp: Issuer, body: bytes) -> None:
+    clock = [1000.0]
+    auth = helper(idp, monotonic=lambda: clock[0])
+    try:
+        good = await auth.refresh()
+        idp.token_raw = body
+        with pytest.raises(TokenFetchError):
+            await auth.refresh()
+        assert auth.token() == good  # the good token stays; the refresh loop would retry
+    finally:
+        await auth.aclose()
+    fresh = helper(idp)
+    try:
+        with pytest.raises(TokenFetchError):
+            await fresh.start()
+    finally:
+        await fresh.aclose()
+
+
+async def test_the_refresh_loop_survives_a_bad_answer(idp: Issuer) -> None:
+    idp.token_lifetime = 1
+    async with helper(idp) as auth:
+        idp.token_raw = b"not json"
+        hits = idp.token_hits
+        deadline = time.monotonic() + 5
+        while idp.token_hits < hits + 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert idp.token_hits >= hits + 2  # failed, backed off, asked again
+        idp.token_raw = None
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                auth.token()
+                break
+            except TokenUnavailable:
+                await asyncio.sleep(0.05)
+        assert auth.token()
+
+
+async def test_a_silent_token_endpoint_fails_within_the_timeout(idp: Issuer) -> None:
+    idp.token_delay = 2.0
+    auth = helper(idp, timeout=0.3)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TokenFetchError):
+            await auth.start()
+    finally:
+        await auth.aclose()
+    assert time.monotonic() - started < 1.5
