@@ -5,8 +5,10 @@ this order (earlier wins):
 
 1. size: over ``max_request_bytes`` -> REQUEST_TOO_LARGE; empty -> REQUEST_MALFORMED.
 2. envelope: a payload not starting with ``eyJ`` is sealed (the server's own test,
-   auth_callout.go ``decodeResponse``). Sealed without a configured xkey -> XKEY_NOT_CONFIGURED;
-   plaintext while ``require_xkey`` -> XKEY_REQUIRED. A sealed payload whose
+   auth_callout.go ``decodeResponse``). Sealed without a configured xkey -> XKEY_NOT_CONFIGURED
+   (nothing to open it with, so never answered). Plaintext while ``require_xkey`` ->
+   XKEY_REQUIRED, but only after step 3, so that the refusal can be addressed to the
+   verified server and user and answered. A sealed payload whose
    ``Nats-Server-Xkey`` header is missing or not an ``X...`` key -> XKEY_DECRYPT_FAILED (the
    header *is* the sender key of the box, so without it there is nothing to decrypt with);
    a box that does not open -> XKEY_DECRYPT_FAILED.
@@ -113,10 +115,12 @@ def decode_request(
         raise RequestRejected(DenyReason.REQUEST_MALFORMED, "empty request")
     sealed = not payload.startswith(_JWT_PREFIX)
     token, header_xkey = _unseal(payload, headers, rules) if sealed else (payload, "")
-    if not sealed and rules.require_xkey:
-        raise RequestRejected(DenyReason.XKEY_REQUIRED, "plaintext request refused")
     claims = _verified_claims(token, rules)
     reply_to = _reply_address(claims, sealed)
+    if not sealed and rules.require_xkey:
+        # Signed by the server: answer (in plaintext, as it asked), so a server without the
+        # xkey refuses its clients at once with this reason instead of timing them out.
+        raise RequestRejected(DenyReason.XKEY_REQUIRED, "plaintext request refused", reply_to)
     try:
         _check_claims(claims, sealed=sealed, header_xkey=header_xkey, now=now, rules=rules)
         return _connect_request(claims, sealed=sealed, raw_size=len(payload), rules=rules)

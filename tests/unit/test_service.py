@@ -190,8 +190,15 @@ async def test_xkey_rules(tmp_path: Path) -> None:
          DenyReason.XKEY_DECRYPT_FAILED),
     ]
     for case, payload, hdrs, reason in cases:
-        await env.handle(payload, hdrs)
+        reply = await env.handle(payload, hdrs)
         assert env.audit()[-1]["reason"] == reason, case
+        # Only the plaintext request is signed and readable: the one refusal with an address.
+        if reason is DenyReason.XKEY_REQUIRED:
+            assert reply is not None and reply.startswith(b"eyJ"), case  # plaintext answer
+            assert env.open_reply(reply)["nats"]["error"] == reason, case
+            assert env.audit()[-1]["user_nkey"], case
+        else:
+            assert reply is None, case
     # Sealed by the real server key, but the signed claim names another xkey.
     claims = env.claims()
     claims["nats"]["server_id"]["xkey"] = stranger.xkey

@@ -190,9 +190,24 @@ def test_sealed_without_configured_xkey() -> None:
     assert rejected(payload, headers, PLAIN).reason is DenyReason.XKEY_NOT_CONFIGURED
 
 
-def test_plaintext_when_xkey_required() -> None:
+def test_sealed_without_configured_xkey_cannot_be_answered() -> None:
+    payload, headers = sealed()
+    assert rejected(payload, headers, PLAIN).reply_to is None  # nothing verified to answer
+
+
+def test_plaintext_when_xkey_required_is_answered_in_plaintext() -> None:
     rules = RequestRules(xkey=SERVICE, require_xkey=True)
-    assert rejected(plaintext(), None, rules).reason is DenyReason.XKEY_REQUIRED
+    refusal = rejected(plaintext(), None, rules)
+    assert refusal.reason is DenyReason.XKEY_REQUIRED
+    assert refusal.reply_to is not None and not refusal.reply_to.sealed
+
+
+def test_plaintext_with_a_bad_signature_is_not_answered_even_when_xkey_required() -> None:
+    rules = RequestRules(xkey=SERVICE, require_xkey=True)
+    token = plaintext()
+    forged = token[:-4] + (b"AAAA" if not token.endswith(b"AAAA") else b"BBBB")
+    refusal = rejected(forged, None, rules)
+    assert refusal.reason is DenyReason.REQUEST_BAD_SIGNATURE and refusal.reply_to is None
 
 
 @pytest.mark.parametrize(
