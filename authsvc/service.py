@@ -131,19 +131,28 @@ class CalloutService:
                               revision=revision)
         facts = self._facts(request, Outcome.ALLOW, "allowed", started, now, identity=identity,
                             revision=revision, grant=grant, minted=minted)
-        # Durable before the answer; AuditError -> handled as a fault by handle().
-        self._record(facts)
-        await self._audit.commit()
+        # Durable before the answer. A failed append is a fault for handle(); a failed commit
+        # leaves an allow record that may have reached the file, so the deny says which.
+        record = to_record(facts)
+        self._audit.append(record)
+        try:
+            await self._audit.commit()
+        except AuditError as exc:
+            log.warning("fault while deciding (%s): %s", DenyReason.AUDIT_UNAVAILABLE, exc)
+            return self._deny(request, Deny(DenyReason.AUDIT_UNAVAILABLE,
+                                            f"{type(exc).__name__}: {exc}"),
+                              now, started, identity=identity, revision=revision,
+                              outcome=Outcome.ERROR, supersedes=str(record.get("event_id", "")))
         self.decisions[(Outcome.ALLOW.value, "allowed")] += 1
         return encode_response(reply_to=_reply_address(request), signer=self._minter.issuer,
                                now=now, user_jwt=minted.token, xkey=self._rules.xkey)
 
     def _deny(self, request: ConnectRequest, deny: Deny, now: datetime, started: Stopwatch, *,
               identity: Identity | None = None, revision: str = "",
-              outcome: Outcome = Outcome.DENY) -> bytes:
+              outcome: Outcome = Outcome.DENY, supersedes: str = "") -> bytes:
         facts = self._facts(request, outcome, deny.reason.value, started, now,
                             identity=identity, revision=revision, detail=deny.detail,
-                            rule_ids=deny.rule_ids)
+                            rule_ids=deny.rule_ids, supersedes=supersedes)
         self._record_best_effort(facts)
         self.decisions[(outcome.value, deny.reason.value)] += 1
         return self._error_reply(_reply_address(request), deny.reason, now)
@@ -181,7 +190,7 @@ class CalloutService:
     def _facts(self, request: ConnectRequest, outcome: Outcome, reason: str, started: Stopwatch,
                now: datetime, *, identity: Identity | None = None, revision: str = "",
                grant: Grant | None = None, minted: MintedJwt | None = None, detail: str = "",
-               rule_ids: tuple[str, ...] = ()) -> DecisionFacts:
+               rule_ids: tuple[str, ...] = (), supersedes: str = "") -> DecisionFacts:
         return DecisionFacts(
             time=now, outcome=outcome, reason=reason, detail=detail, request=request,
             identity=identity, grant=grant,
@@ -189,7 +198,7 @@ class CalloutService:
             jwt_id=minted.jti if minted else "",
             jwt_expires_at=minted.expires_at if minted else None,
             policy_revision=revision, rule_ids=grant.rule_ids if grant else rule_ids,
-            latency_ms=started.total_ms(), stages_ms=started.stages)
+            latency_ms=started.total_ms(), stages_ms=started.stages, supersedes=supersedes)
 
     def _record(self, facts: DecisionFacts) -> None:
         self._audit.append(to_record(facts))

@@ -48,6 +48,7 @@ class DecisionFacts:
     rule_ids: tuple[str, ...] = ()
     latency_ms: float = 0.0
     stages_ms: Mapping[str, float] | None = None  # decode, verify, policy, mint (ms each)
+    supersedes: str = ""  # event_id of this request's allow record that did not become durable
 
 
 def iso(at: datetime | None) -> str | None:
@@ -134,4 +135,6 @@ def to_record(facts: DecisionFacts) -> dict[str, Any]:
         record.update(_grant_fields(facts.grant, facts.permissions))
     if facts.jwt_id:
         record["jwt"] = {"jti": facts.jwt_id, "exp": iso(facts.jwt_expires_at)}
+    if facts.supersedes:
+        record["supersedes"] = facts.supersedes
     return record

@@ -9,7 +9,7 @@ source chain.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -85,10 +85,28 @@ class PeriodReport:
     events: Counter[str] = field(default_factory=Counter)
     key_changes: list[KeyChangeSeen] = field(default_factory=list)
     integrity: list[ChainIntegrity] = field(default_factory=list)
+    # Allows whose record did not become durable and that an error record replaces
+    # (``supersedes``): taken back out of the allow counts, counted here.
+    superseded: int = 0
+    _recent_allows: OrderedDict[str, _Counted] = field(default_factory=OrderedDict, repr=False)
 
     @property
     def intact(self) -> bool:
         return all(chain.result == "intact" for chain in self.integrity)
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """Where one allow was counted, so an error record that supersedes it can undo it."""
+
+    bucket: datetime | None
+    grant: tuple[str, str]
+    revision: str
+
+
+# An error record follows the allow it supersedes within milliseconds, in the same chain;
+# remembering this many allows covers that with room to spare.
+_RECENT_ALLOWS = 4096
 
 
 def bucket_size(start: datetime, end: datetime) -> timedelta:
@@ -127,8 +145,10 @@ def add(report: PeriodReport, record: dict[str, Any]) -> None:
         return
     outcome = str(record.get("decision"))
     report.totals[outcome] += 1
+    bucket = None
     if when is not None and report.start <= when < report.end:
-        report.series.setdefault(_bucket(report, when), Counter())[outcome] += 1
+        bucket = _bucket(report, when)
+        report.series.setdefault(bucket, Counter())[outcome] += 1
     revision = str(record.get("policy_revision") or "")
     if not revision:
         revision = NO_POLICY if outcome in DENIALS else NOT_RECORDED
@@ -136,12 +156,34 @@ def add(report: PeriodReport, record: dict[str, Any]) -> None:
     if outcome in DENIALS:
         report.deny_reasons[str(record.get("reason"))] += 1
         report.deny_identities[_identity(record)] += 1
+        if record.get("supersedes"):
+            _take_back(report, str(record["supersedes"]))
     elif outcome == "allow":
-        grant = report.grants.setdefault((_identity(record), str(record.get("account"))),
-                                         Grant(first=stamp))
+        key = (_identity(record), str(record.get("account")))
+        grant = report.grants.setdefault(key, Grant(first=stamp))
         grant.count += 1
         grant.last = stamp
         grant.rules.update(str(r) for r in record.get("rule_ids") or [])
+        recent = report._recent_allows
+        recent[str(record.get("event_id"))] = _Counted(bucket, key, revision)
+        if len(recent) > _RECENT_ALLOWS:
+            recent.popitem(last=False)
+
+
+def _take_back(report: PeriodReport, event_id: str) -> None:
+    """Undo the counting of the allow ``event_id``: the client was refused after all."""
+    counted = report._recent_allows.pop(event_id, None)
+    if counted is None:
+        return  # before the period, or not in these files: it was not counted here
+    report.superseded += 1
+    report.totals["allow"] -= 1
+    if counted.bucket is not None:
+        report.series[counted.bucket]["allow"] -= 1
+    report.revisions[counted.revision].decisions -= 1
+    grant = report.grants[counted.grant]
+    grant.count -= 1
+    if not grant.count:
+        del report.grants[counted.grant]
 
 
 def _revision(report: PeriodReport, revision: str, stamp: str) -> Revision:

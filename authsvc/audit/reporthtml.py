@@ -90,6 +90,10 @@ def _cards(report: PeriodReport) -> str:
              ("denied", "total-deny", report.totals["deny"]),
              ("errors (refused)", "total-error", report.totals["error"]),
              ("records in period", "total-records", report.records)]
+    if report.superseded:
+        # Counted as errors, not allows: the allow record never became durable.
+        cards.insert(4, ("allows superseded by an error", "total-superseded",
+                         report.superseded))
     return '<div class="cards">' + "".join(
         f'<div class="card"><b id="{ident}">{_n(value)}</b>{label}</div>'
         for label, ident, value in cards) + "</div>"

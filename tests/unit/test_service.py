@@ -7,6 +7,7 @@ replies are opened and verified with our own codec.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -232,6 +233,33 @@ async def test_unwritable_audit_log_turns_allow_into_error_deny(tmp_path: Path) 
     reply = await env.handle(*env.sign(claims))
     assert reply is not None
     assert env.open_reply(reply)["nats"]["error"] == DenyReason.AUDIT_UNAVAILABLE
+
+
+async def test_an_allow_whose_commit_fails_is_superseded_by_its_error_record(
+        tmp_path: Path) -> None:
+    # Fault injection: the line reaches the file, the fsync that would make it durable
+    # fails (EIO). The client is refused, and the error record names the allow it replaces.
+    env = Env(tmp_path, xkey=False)
+    sink = env.parts.audit.sink
+
+    async def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    sink._fsync = True
+    sink._fsyncer.fsync = failing_fsync  # type: ignore[method-assign]
+    reply = await env.handle(*env.sign(env.claims()))
+    assert reply is not None
+    assert env.open_reply(reply)["nats"]["error"] == DenyReason.AUDIT_UNAVAILABLE
+    allow, error = env.audit()[-2:]
+    assert allow["decision"] == "allow" and error["decision"] == "error"
+    assert error["reason"] == DenyReason.AUDIT_UNAVAILABLE
+    assert error["supersedes"] == allow["event_id"]
+    assert error["user_nkey"] == allow["user_nkey"]
+    assert error["identity"] == allow["identity"]
+    assert error["policy_revision"] == allow["policy_revision"]
+    assert "supersedes" not in allow and "jwt" not in error
+    assert env.parts.service.decisions[("error", "audit_unavailable")] == 1
+    assert env.parts.service.decisions[("allow", "allowed")] == 0
 
 
 class _Exploding:

@@ -53,3 +53,25 @@ def test_an_unkeyed_report_says_signatures_were_not_checked(
     assert (NOT_CHECKED in out.splitlines()[0]) is not keyed
     assert (unsigned_note() in out) is not keyed
     assert ('id="signatures-note"' in page.read_text()) is not keyed
+
+
+def test_an_allow_superseded_by_its_error_record_counts_as_the_error(make_log: MakeLog) -> None:
+    log = make_log()
+    kept = {"type": "decision", "decision": "allow", "reason": "allowed",
+            "policy_revision": "rev-1", "account": "APP",
+            "identity": {"principal": "nkey:UA"}}
+    lost = dict(kept, identity={"principal": "nkey:UB"})
+    log.append(dict(kept))
+    log.append(lost)  # the fsync after this one failed
+    log.append({"type": "decision", "decision": "error", "reason": "audit_unavailable",
+                "policy_revision": "rev-1", "identity": {"principal": "nkey:UB"},
+                "supersedes": lost["event_id"]})
+    log.append({"type": "decision", "decision": "error", "reason": "audit_unavailable",
+                "supersedes": "not-in-these-files"})
+    log.close()
+    built = report.build([log.sink.path.parent], START, START + timedelta(days=1))
+    assert built.totals == {"allow": 1, "error": 2}
+    assert built.superseded == 1
+    assert sum(sum(bucket.values()) for bucket in built.series.values()) == 3
+    assert set(built.grants) == {("nkey:UA", "APP")}
+    assert sum(r.decisions for r in built.revisions.values()) == sum(built.totals.values())
