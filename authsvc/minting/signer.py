@@ -64,8 +64,10 @@ class Minter:
     def mint(
         self, *, grant: Grant, identity: Identity, user_nkey: str, now: datetime
     ) -> MintedJwt | Deny:
+        # Whole seconds, as the JWT's exp is written: the audit record's jwt.exp is the
+        # token's own (rounded down, so never past the identity's expiry).
         exp = expiry(grant=grant, identity=identity, now=now, lifetime=self.lifetime,
-                     spread=self._spread())
+                     spread=self._spread()).replace(microsecond=0)
         if (exp - now).total_seconds() < MIN_LIFETIME_SECONDS:
             return Deny(DenyReason.GRANT_TOO_SHORT, "identity expires before a usable grant")
         if self.mode is Mode.CONFIG:

@@ -14,11 +14,20 @@
 // behind Access as well) or call publish() from your own handler, queue or cron instead.
 
 const CRLF = "\r\n";
+// A publish subject: dot-separated tokens of printable ASCII, no wildcard. It goes into a
+// protocol line, so a space, CR or LF in it would add a reply subject or a command.
+const TOKEN = "[\\x21-\\x29\\x2b-\\x2d\\x2f-\\x3d\\x3f-\\x7e]+"; // no space . * >
+const SUBJECT = new RegExp(`^${TOKEN}(\\.${TOKEN})*$`);
+const MAX_SUBJECT = 256;
 
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     const subject = url.searchParams.get("subject") || env.DEFAULT_SUBJECT;
+    if (typeof subject !== "string" || subject.length > MAX_SUBJECT || !SUBJECT.test(subject)) {
+      return Response.json({ ok: false, error: "subject must be dot-separated printable " +
+                             "ASCII tokens without spaces or wildcards" }, { status: 400 });
+    }
     const payload = request.method === "POST" ? await request.text() : "ping";
     try {
       const token = await accessToken(env);

@@ -204,6 +204,22 @@ def test_worker_publishes_through_authsvc_over_websocket(
         worker.stop()
 
 
+@pytest.mark.parametrize("subject", ["edge.clicks%0D%0APUB%20edge.admin%201",
+                                     "edge.clicks%20_INBOX.x", "edge.%2A", "edge.%3E", "edge..x",
+                                     "edge.cl%C3%ACcks"])
+def test_worker_refuses_a_subject_that_would_change_its_protocol_line(
+        world: tuple[Deployment, Issuer, TokenEndpoint], tmp_path: Path, subject: str) -> None:
+    d, _idp, endpoint = world
+    worker = Workerd(tmp_path, _bindings(d, endpoint, CLIENT_SECRET))
+    try:
+        audited = len(d.audit())
+        status, result = worker.publish(subject)
+        assert status == 400 and result["ok"] is False
+        assert len(d.audit()) == audited  # refused before any token or connect
+    finally:
+        worker.stop()
+
+
 def test_worker_with_a_wrong_secret_gets_no_token(
         world: tuple[Deployment, Issuer, TokenEndpoint], tmp_path: Path) -> None:
     d, _idp, endpoint = world

@@ -98,7 +98,21 @@ def test_config_minter_signs_with_the_issuer() -> None:
     claims = jwt.decode(minted.token)
     assert claims["iss"] == issuer.public_key
     assert claims["jti"] == minted.jti
-    assert claims["exp"] == int(minted.expires_at.timestamp())
+    # The audit record's jwt.exp is minted.expires_at: exactly the token's exp.
+    assert claims["exp"] == minted.expires_at.timestamp()
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.37, 0.999])
+def test_the_recorded_expiry_is_the_tokens_and_never_past_the_identity(spread: float) -> None:
+    identity = Identity(source=IdentitySource.OIDC, principal="p", subject="s",
+                        expires_at=NOW + timedelta(minutes=5, microseconds=700_000))
+    minter = Minter(mode=Mode.CONFIG, issuer=KeyPair.create(Prefix.ACCOUNT),
+                    lifetime=Lifetime(timedelta(hours=1), jitter=timedelta(seconds=7)),
+                    spread=lambda: spread)
+    minted = minter.mint(grant=grant(), identity=identity, user_nkey=USER, now=NOW)
+    assert isinstance(minted, MintedJwt)
+    assert jwt.decode(minted.token)["exp"] == minted.expires_at.timestamp()
+    assert identity.expires_at is not None and minted.expires_at <= identity.expires_at
 
 
 def test_operator_minter_uses_the_account_signing_key() -> None:
