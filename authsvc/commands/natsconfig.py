@@ -34,6 +34,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from authsvc.clock import SystemClock
+    from authsvc.commands.policy_inputs import account_problems
+    from authsvc.errors import ConfigError
     from authsvc.natsconf.generate import generate
     from authsvc.natsconf.render import ServerExtras
     from authsvc.policy import load_policy
@@ -41,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
     from authsvc.settings import load_settings
 
     settings = load_settings(args.config)
-    accounts = policy_accounts(load_policy(settings.policy.paths))
+    policy = load_policy(settings.policy.paths)
+    refused, _note = account_problems(policy, settings)
+    if refused:  # the same refusals as serve and `policy check -c`, with file:line
+        raise ConfigError("the policy grants accounts serve refuses:\n"
+                          + "\n".join(problem.render() for problem in refused))
+    accounts = policy_accounts(policy)
     extras = ServerExtras(websocket_port=args.websocket_port, monitor_port=args.monitor_port,
                           jetstream_dir=args.jetstream_dir)
     text = generate(settings, accounts, extras=extras, now=SystemClock().now())

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from authsvc.cli import main
 from authsvc.errors import ConfigError
 from authsvc.natsconf.generate import generate
 from authsvc.natsconf.keystore import KeyStore
@@ -80,6 +81,20 @@ def test_refuses_to_place_users_in_the_callout_account(tmp_path: Path) -> None:
     settings, _ = make(tmp_path, "config", True)
     with pytest.raises(ConfigError):
         generate(settings, ["APP", "AUTH"], extras=ServerExtras(), now=NOW)
+
+
+def test_the_command_names_the_rule_that_grants_the_callout_account(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make(tmp_path, "config", True)
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: authsvc/v1\nkind: Policy\nrules:\n"
+        "  - id: svc\n    match: {source: nkey}\n"
+        "    grant: {account: AUTH, publish: {allow: [a]}}\n")
+    out = tmp_path / "nats.conf"
+    assert main(["nats-config", "-c", str(tmp_path / "s.yaml"), "-o", str(out)]) == 2
+    assert not out.exists()
+    refusal = capsys.readouterr().err.splitlines()[1]
+    assert refusal.startswith(f"{tmp_path / 'p.yaml'}:6:") and "'svc'" in refusal
 
 
 def test_operator_mode_refuses_the_system_account(tmp_path: Path) -> None:
