@@ -1,4 +1,4 @@
-"""``authsvc keys init``."""
+"""``authsvc keys init`` and ``authsvc keys user``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ EPILOG = """\
 examples:
   authsvc keys init --dir keys                          # config mode
   authsvc keys init --dir keys --mode operator --accounts APP,OPS
+  authsvc keys user --out orders-service.nk             # a client's nkey (see keys user -h)
 
 Creates only missing files (seeds mode 0600; operator-mode accounts/*.pub, public
 keys, 0644), never overwrites, and prints public keys only."""
@@ -37,6 +38,44 @@ def register(sub: Any) -> None:
     init.add_argument("--accounts", default="",
                       help="operator mode: comma-separated target accounts (e.g. APP,OPS)")
     init.set_defaults(handler=run_init)
+    user = actions.add_parser(
+        "user", help="create a client's user nkey seed file",
+        description="A user nkey for a client or service that authenticates with nkey "
+                    "proof of possession. The seed stays with the client; the policy names "
+                    "the public key printed here.",
+        epilog=USER_EPILOG, formatter_class=FORMATTER)
+    user.add_argument("--out", type=Path, required=True,
+                      help="seed file to create (mode 0600); an existing file is refused")
+    user.set_defaults(handler=run_user)
+
+
+USER_EPILOG = """\
+example:
+  authsvc keys user --out orders-service.nk
+  # prints the public key (U...) for the policy:
+  #   match: {source: nkey, subject: U...}
+  # the client connects with the seed, e.g. nats-py:
+  #   nats.connect(url, nkeys_seed_str=open("orders-service.nk").read())
+
+Prints only the public key; the seed is written to --out and nowhere else. Generate it
+where the client runs, or move it there over a secure channel. Exit status 2 if --out
+exists or cannot be written."""
+
+
+def run_user(args: argparse.Namespace) -> int:
+    from authsvc.errors import ConfigError
+    from authsvc.natsconf.keystore import write_secret
+    from authsvc.protocol.nkeys import KeyPair, Prefix, create_seed
+
+    seed = create_seed(Prefix.USER)
+    try:
+        write_secret(args.out, seed)
+    except FileExistsError:
+        raise ConfigError(f"{args.out} exists; refusing to overwrite a key") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write {args.out}: {exc.strerror}") from None
+    print(KeyPair.from_seed(seed).public_key)
+    return 0
 
 
 def run_init(args: argparse.Namespace) -> int:

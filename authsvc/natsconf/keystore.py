@@ -129,7 +129,7 @@ class KeyStore:
             path = self.dir / name
             if path.exists():
                 continue
-            _write_secret(path, seed)
+            write_secret(path, seed)
             created.append(path)
         if operator_mode:
             created.extend(self._write_public_keys(accounts))
@@ -151,7 +151,9 @@ def _checked(name: str) -> str:
     return name
 
 
-def _write_secret(path: Path, text: str) -> None:
+def write_secret(path: Path, text: str) -> None:
+    """Create ``path`` (0600, parent 0700 if new) holding ``text``; FileExistsError if it
+    exists: a key file is never overwritten."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

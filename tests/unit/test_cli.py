@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from authsvc.cli import build_parser, main
+from authsvc.protocol.nkeys import KeyPair
 
 
 @pytest.mark.parametrize("argv", [
@@ -31,6 +32,19 @@ def test_keys_init_prints_public_keys_only(tmp_path: Path,
     out = capsys.readouterr().out
     seeds = [p.read_text().strip() for p in (tmp_path / "k").iterdir()]
     assert seeds and all(seed not in out for seed in seeds)
+
+
+def test_keys_user_writes_a_private_seed_and_prints_its_public_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seed_file = tmp_path / "svc.nk"
+    assert main(["keys", "user", "--out", str(seed_file)]) == 0
+    printed = capsys.readouterr().out.strip()
+    seed = seed_file.read_text().strip()
+    assert KeyPair.from_seed(seed).public_key == printed and printed.startswith("U")
+    assert seed not in printed
+    assert seed_file.stat().st_mode & 0o777 == 0o600
+    assert main(["keys", "user", "--out", str(seed_file)]) == 2  # never overwritten
+    assert seed_file.read_text().strip() == seed
 
 
 def test_bad_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
