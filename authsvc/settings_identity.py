@@ -16,7 +16,7 @@ Read only by the composition root (``authsvc.verifiers``), like the rest of the 
           - issuer: https://login.microsoftonline.com/{tenantid}/v2.0
             provider: entra
             tenants: [2f1c9a4e-8d7b-4e5f-9a3c-1b2d3e4f5a6b]   # one exact issuer each
-            subject_claim: oid
+            subject_claim: oid               # the default for entra
             audiences: [api://nats-prod]
       aws_iam:
         server_id: nats-prod
@@ -140,9 +140,9 @@ class OidcIssuerSettings(_Section):
     groups_claim: str | None = Field(None, min_length=1, max_length=256, description="claim "
                                      "(string or list of strings) copied into the groups "
                                      "attribute; default groups for okta and entra")
-    subject_claim: str = Field("sub", min_length=1, max_length=128, description="claim that "
-                               "is the subject and, with the issuer, the principal (Entra: "
-                               "oid)")
+    subject_claim: str | None = Field(None, min_length=1, max_length=128, description="claim "
+                                      "that is the subject and, with the issuer, the "
+                                      "principal; default oid for entra, sub otherwise")
     tenants: list[str] = Field(default_factory=list, description="entra: allowed tenant ids; "
                                "an issuer with {tenantid} stands for one issuer per tenant")
 
@@ -152,6 +152,15 @@ class OidcIssuerSettings(_Section):
         if self.groups_claim is not None:
             return self.groups_claim
         return "groups" if self.provider in ("okta", "entra") else None
+
+    @property
+    def principal_claim(self) -> str:
+        """The claim that is the subject, after the provider's default: Entra's ``oid`` is
+        the object id across the tenant's apps (``sub`` is pairwise per app), and the issuer
+        carries the tenant, so the principal is tid + oid."""
+        if self.subject_claim is not None:
+            return self.subject_claim
+        return "oid" if self.provider == "entra" else "sub"
 
     @property
     def exact_issuers(self) -> list[str]:
@@ -176,7 +185,8 @@ class OidcIssuerSettings(_Section):
         if self.keys is None and self.jwks_uri is None:
             problem = check_url(self.issuer, allow_http=self.allow_http)
             if problem:
-                raise ValueError(f"issuer {self.issuer}: discovery needs {problem[1:]}")
+                raise ValueError(f"issuer {self.issuer}: cannot run discovery: {problem}; "
+                                 "give jwks_uri or keys")
         return self
 
     @model_validator(mode="after")
@@ -212,8 +222,8 @@ def _provider_problem(item: OidcIssuerSettings) -> str | None:
 
 def _mapping_problem(item: OidcIssuerSettings) -> str | None:
     """Why ``claims``/``subject_claim`` clash with the provider or trust a mutable claim."""
-    if item.subject_claim in item.mutable_claims:
-        return (f"subject_claim {item.subject_claim!r} is a mutable claim; use an "
+    if item.principal_claim in item.mutable_claims:
+        return (f"subject_claim {item.principal_claim!r} is a mutable claim; use an "
                 "immutable id (sub, oid)")
     taken = set(PROFILE_ATTRIBUTES.get(item.provider, ()))
     if item.groups_attribute_claim is not None:
@@ -262,7 +272,8 @@ class AwsIamSettings(_Section):
     clock_skew: Duration = Field(timedelta(seconds=60), ge=timedelta(0),
                                  le=timedelta(minutes=5), description="X-Amz-Date ahead of us")
     regions: list[str] = Field(default_factory=list, description="allowed STS regions "
-                               "(global endpoint = us-east-1); empty = any")
+                               "(global endpoint = us-east-1); empty = any (set it in "
+                               "production)")
     endpoints: dict[str, str] = Field(default_factory=dict, description="STS host -> URL to "
                                       "send its requests to (VPC endpoints, tests)")
     allow_http: bool = Field(False, description="allow http:// endpoint URLs (tests)")
@@ -270,6 +281,9 @@ class AwsIamSettings(_Section):
                            "it under the callout timeout (2 s)")
     session_name: bool = Field(False, description="expose the caller-chosen role session "
                                "name as attribute session_name")
+    federated_users: bool = Field(False, description="accept federated users "
+                                  "(sts:GetFederationToken); their name is chosen by the IAM "
+                                  "user that asked for the token, so off by default")
     max_token_bytes: int = Field(8 * 1024, ge=2048, le=64 * 1024)
 
     @model_validator(mode="after")

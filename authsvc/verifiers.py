@@ -77,7 +77,7 @@ def _issuers(item: OidcIssuerSettings, getter: HttpxGetter,
         algorithms=frozenset(item.algorithms), keys=keys,
         claims={claim: ClaimType(kind) for claim, kind in item.claims.items()},
         mutable=frozenset(item.mutable_claims), profile=_profile(item, name),
-        groups_claim=item.groups_attribute_claim, subject_claim=item.subject_claim)
+        groups_claim=item.groups_attribute_claim, subject_claim=item.principal_claim)
         for name in names]
 
 
@@ -123,4 +123,5 @@ def build_aws_iam(settings: AwsIamSettings) -> AwsIamVerifier:
         regions=frozenset(settings.regions), endpoints=dict(settings.endpoints))
     return AwsIamVerifier(rules, HttpxSts(timeout=settings.timeout),
                           max_token_bytes=settings.max_token_bytes,
-                          session_name=settings.session_name)
+                          session_name=settings.session_name,
+                          federated_users=settings.federated_users)

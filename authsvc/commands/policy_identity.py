@@ -176,7 +176,8 @@ def _aws(claims: Mapping[str, Any], settings: Settings | None, path: Path) -> Id
         return caller
     aws = settings.identity.aws_iam if settings is not None else None
     return caller_identity(caller, DEFAULT_STS_HOST,
-                           session_name=aws is not None and aws.session_name)
+                           session_name=aws is not None and aws.session_name,
+                           federated_users=aws is not None and aws.federated_users)
 
 
 def _oidc(claims: Mapping[str, Any], settings: Settings | None, path: Path,

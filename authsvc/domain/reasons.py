@@ -58,6 +58,8 @@ class DenyReason(StrEnum):
     STS_REQUEST_STALE = "sts_request_stale"
     STS_SIGNATURE_REJECTED = "sts_signature_rejected"
     STS_RESPONSE_INVALID = "sts_response_invalid"
+    # STS vouched for a caller of a kind not accepted here (federated users, unless enabled).
+    STS_CALLER_NOT_ALLOWED = "sts_caller_not_allowed"
 
     # Policy (policy.engine).
     NO_MATCHING_RULE = "no_matching_rule"

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 _NAME = r"[A-Za-z0-9_+=,.@-]"
 _ARN = re.compile(r"arn:(?P<partition>aws|aws-cn|aws-us-gov):(?P<service>iam|sts)::"
-                  r"(?P<account>\d{12}):(?P<resource>[\x21-\x7e]{1,1024})")
+                  r"(?P<account>[0-9]{12}):(?P<resource>[\x21-\x7e]{1,1024})")
 _IAM_ENTITY = re.compile(rf"(?P<type>user|role)/(?:[\x21-\x7e]{{0,512}}/)?{_NAME}{{1,64}}")
 _ASSUMED_ROLE = re.compile(rf"assumed-role/(?P<role>{_NAME}{{1,64}})/(?P<session>{_NAME}{{2,64}})")
 _FEDERATED_USER = re.compile(rf"federated-user/{_NAME}{{2,32}}")

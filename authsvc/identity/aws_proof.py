@@ -8,8 +8,9 @@ passed a check, never forwarded as the client wrote it:
   ``Action=GetCallerIdentity&Version=2011-06-15`` (another action, an extra parameter, a
   case variant or a repeat is refused with its own code);
 * the host must be an STS endpoint (``sts.amazonaws.com``, ``sts[-fips].<region>
-  .amazonaws.com[.cn]``), optionally limited to ``regions``; the URL comes from the
-  configured ``endpoints`` or is ``https://<host>/``, never from the client;
+  .amazonaws.com[.cn]``, ASCII only), optionally limited to ``regions`` (production should
+  set it: without it, the client picks which region-shaped name authsvc resolves); the URL
+  comes from the configured ``endpoints`` or is ``https://<host>/``, never from the client;
 * only allow-listed headers pass, each of them signed; the server-ID header must carry this
   deployment's value and be signed (Vault ``iam_server_id_header_value``, the
   ``x-k8s-aws-id`` of aws-iam-authenticator);
@@ -38,14 +39,18 @@ _CONTENT_TYPES = frozenset({FORM_CONTENT_TYPE, "application/x-www-form-urlencode
 # a client-chosen host) is refused, as Vault refuses X-Amz-* headers off its allow-list.
 _SIGV4_HEADERS = frozenset({"authorization", "x-amz-date", "x-amz-security-token",
                             "x-amz-content-sha256", "content-type"})
-_REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
+# ASCII classes only, here and in aws_arn/sts: in a str pattern \d is any Unicode digit (with
+# it, a fullwidth U+FF11 for the "1" of eu-west-1 made an STS host and a valid ``regions``
+# entry), and int() reads such digits too.
+# [0-9] and [a-z] without IGNORECASE (which lets [a-z] match U+212A KELVIN SIGN) are exact.
+_REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}"
 _STS_HOST = re.compile(rf"sts(?:-fips)?\.(?P<region>{_REGION})\.amazonaws\.com(?:\.cn)?")
 _AUTHORIZATION = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=(?P<key>[A-Z0-9]{16,128})/(?P<date>\d{8})/"
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[A-Z0-9]{16,128})/(?P<date>[0-9]{8})/"
     r"(?P<region>[a-z0-9-]{1,40})/sts/aws4_request, ?"
     r"SignedHeaders=(?P<signed>[a-z0-9-]{1,64}(?:;[a-z0-9-]{1,64}){0,15}), ?"
     r"Signature=(?P<signature>[0-9a-f]{64})")
-_AMZ_DATE_SHAPE = re.compile(r"\d{8}T\d{6}Z")
+_AMZ_DATE_SHAPE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _VISIBLE_ASCII = re.compile(r"[\x20-\x7e]{1,4096}")  # no CR/LF: no header injection
 
 
@@ -73,6 +78,9 @@ class StsCall:
     body: bytes
     signed_at: datetime
     key_fingerprint: str  # of the access key id, for audit correlation; never the key
+    # Whether the deployment named this host (a ``regions`` list or an ``endpoints`` entry).
+    # If not, the client chose it: a name that does not resolve is its error, not STS's.
+    host_configured: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +128,8 @@ def rebuild(proof: StsProof, rules: ProofRules, *, nonce: str,
     url = rules.endpoints.get(proof.host, f"https://{proof.host}/")
     return StsCall(url=url, host=proof.host, headers=tuple(headers),
                    body=GET_CALLER_IDENTITY_BODY.encode(), signed_at=signed_at,
-                   key_fingerprint=_fingerprint(auth.key))
+                   key_fingerprint=_fingerprint(auth.key),
+                   host_configured=bool(rules.regions) or proof.host in rules.endpoints)
 
 
 def _host_region(host: str, rules: ProofRules) -> str | Deny:

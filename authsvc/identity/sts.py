@@ -4,16 +4,19 @@
 deadline, no redirects (aws-iam-authenticator and Vault follow none: a redirect could move
 the proof to a host we did not choose), no proxy from the environment and a byte cap.
 Transport failures, timeouts, throttling and 5xx are faults (``UpstreamError``: the service
-denies with ``upstream_unavailable``). A 4xx is STS refusing the client's proof
-(``sts_signature_rejected``). A 200 must be exactly one ``GetCallerIdentityResult`` with one
-``Arn``, ``Account`` and ``UserId`` in the 2011-06-15 namespace, else
-``sts_response_invalid`` (the lenient parsing of CVE-2020-16250 is what this guards).
+denies with ``upstream_unavailable``); a host name that does not exist is the subclass
+``StsHostUnknown``, so that the verifier can refuse a client-chosen one instead. A 4xx is
+STS refusing the client's proof (``sts_signature_rejected``). A 200 must be exactly one
+``GetCallerIdentityResult`` with one ``Arn``, ``Account`` and ``UserId`` in the 2011-06-15
+namespace, else ``sts_response_invalid`` (the lenient parsing of CVE-2020-16250 is what
+this guards).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,8 +32,16 @@ _XML_TYPES = frozenset({"text/xml", "application/xml"})
 # STS answers 400 with these when it, not the client, is the problem (aws-iam-authenticator
 # PR #630 maps throttling to 429).
 _THROTTLED = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded"})
-_ACCOUNT = re.compile(r"\d{12}")
+_ACCOUNT = re.compile(r"[0-9]{12}")  # ASCII: \d is any Unicode digit
 _USER_ID = re.compile(r"[A-Za-z0-9_+=,.@:-]{1,256}")
+# getaddrinfo's "no such name" answers (NXDOMAIN, or a name without addresses). EAI_AGAIN
+# (resolver unreachable, SERVFAIL) is not here: that stays an ordinary fault.
+_NO_SUCH_NAME = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None)
+
+
+class StsHostUnknown(UpstreamError):
+    """The STS URL's host name does not resolve (a fault unless the client chose the name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,10 @@ class HttpxSts:
                 return await self._post(call)
         except TimeoutError:
             raise UpstreamError(f"STS {call.host} timed out after {self._timeout}s") from None
+        except httpx.ConnectError as exc:
+            if _name_not_found(exc):
+                raise StsHostUnknown(f"STS {call.host}: host name does not resolve") from None
+            raise UpstreamError(f"STS {call.host} failed: {type(exc).__name__}") from None
         except httpx.HTTPError as exc:
             raise UpstreamError(f"STS {call.host} failed: {type(exc).__name__}") from None
 
@@ -95,6 +110,19 @@ class HttpxSts:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
+
+
+def _name_not_found(exc: BaseException) -> bool:
+    """Whether a connect error comes from getaddrinfo finding no such name. httpx chains
+    ``httpx.ConnectError`` <- ``httpcore.ConnectError`` <- ``socket.gaierror``."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # a bounded walk: chains can be long, never need to be followed far
+        if cause is None:
+            return False
+        if isinstance(cause, socket.gaierror):
+            return cause.errno in _NO_SUCH_NAME
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def read_answer(answer: StsAnswer, host: str) -> Caller | Deny:

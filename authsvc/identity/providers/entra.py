@@ -14,9 +14,10 @@ reference".
   token from any other tenant is ``issuer_unknown`` before a key is fetched. ``tid`` must
   equal the tenant of the issuer the token was routed to.
 * ``oid`` is the user's or service principal's immutable object id across the tenant's
-  apps (``sub`` is pairwise per app); bind ``tid`` + ``oid`` by setting
-  ``subject_claim: oid`` (the issuer carries the tenant). Never ``email``, ``upn`` or
-  ``preferred_username``: mutable and, for ``email``, unverified ("nOAuth").
+  apps (``sub`` is pairwise per app). It is the default ``subject_claim`` of an Entra
+  issuer block, so the principal binds ``tid`` + ``oid`` (the issuer carries the tenant).
+  Never ``email``, ``upn`` or ``preferred_username``: mutable and, for ``email``,
+  unverified ("nOAuth").
 * Groups: at most 200 object ids in a JWT; beyond that Entra sends an *overage* marker
   (``_claim_names.groups`` or ``hasgroups``) and no groups. When groups are mapped, such a
   token is refused rather than treated as "in no group", which would slip past deny rules.

@@ -124,18 +124,24 @@ def flip_signature(tok: str) -> str:
     return from_parts(parts)
 
 
-@pytest.mark.parametrize("make", [
-    lambda m: flip_signature(token(m.role)),
-    lambda m: token(Credentials(m.role.access_key, "wrong-secret", m.role.token)),
-    lambda m: token(Credentials("AKIAUNKNOWNUNKNOWN00", "x")),
-    # moto does not check freshness: a day-old proof passes STS, so authsvc must refuse it.
-    lambda m: token(m.role, now=datetime.now(UTC) - timedelta(days=1)),
+@pytest.mark.parametrize(("make", "reason", "sts_calls"), [
+    # moto answers 403 SignatureDoesNotMatch to the first two, 403 InvalidClientTokenId to the
+    # third: each reaches STS once and is refused there.
+    (lambda m: flip_signature(token(m.role)), DenyReason.STS_SIGNATURE_REJECTED, 1),
+    (lambda m: token(Credentials(m.role.access_key, "wrong-secret", m.role.token)),
+     DenyReason.STS_SIGNATURE_REJECTED, 1),
+    (lambda m: token(Credentials("AKIAUNKNOWNUNKNOWN00", "x")),
+     DenyReason.STS_SIGNATURE_REJECTED, 1),
+    # moto does not check freshness: a day-old proof passes STS, so authsvc must refuse it
+    # itself, before asking.
+    (lambda m: token(m.role, now=datetime.now(UTC) - timedelta(days=1)),
+     DenyReason.STS_REQUEST_STALE, 0),
 ], ids=["flipped-signature", "wrong-secret", "unknown-key", "day-old"])
-async def test_proofs_sts_refuses(moto: MotoSts, sts: CountingSts, make: Any) -> None:
+async def test_proofs_sts_refuses(moto: MotoSts, sts: CountingSts, make: Any,
+                                  reason: DenyReason, sts_calls: int) -> None:
     result = await verify(verifier(moto, sts), make(moto))
-    assert isinstance(result, Deny)
-    assert result.reason in (DenyReason.STS_SIGNATURE_REJECTED, DenyReason.STS_REQUEST_STALE)
-    assert (result.reason == DenyReason.STS_REQUEST_STALE) == (sts.calls == 0)
+    assert isinstance(result, Deny) and result.reason == reason, result
+    assert sts.calls == sts_calls
 
 
 async def test_nonce_bound_proof_holds_on_its_connection_only(moto: MotoSts,

@@ -34,6 +34,7 @@ def test_canonical_forms(arn: str, expected: CallerArn) -> None:
     f"arn:aws:s3:::{A}:user/x", "arn:aws:iam::12345:user/x",    # service, account shape
     f"arn:evil:iam::{A}:user/x", f"arn:aws:iam::{A}:user/x y",  # partition, blank
     f"arn:aws:iam:eu-west-1:{A}:user/x", f" arn:aws:iam::{A}:user/x",
+    "arn:aws:iam::12345678901\uff12:user/x",                     # a non-ASCII digit
 ])
 def test_unknown_or_malformed_arns_are_none(arn: str) -> None:
     assert canonical_arn(arn) is None

@@ -96,6 +96,8 @@ CASES: list[tuple[str, Callable[[Doc], None], DenyReason]] = [
      DenyReason.STS_HOST_NOT_ALLOWED),
     ("upper case host", lambda d: d.update(host="STS.eu-west-1.amazonaws.com"),
      DenyReason.STS_HOST_NOT_ALLOWED),
+    ("fullwidth digit in host", lambda d: d.update(host="sts.eu-west-\uff11.amazonaws.com"),
+     DenyReason.STS_HOST_NOT_ALLOWED),
     ("host region differs from scope", lambda d: d.update(host="sts.us-west-2.amazonaws.com"),
      DenyReason.STS_REQUEST_MALFORMED),
     ("extra header", set_header("X-Forwarded-Host", "evil.example"),
@@ -127,6 +129,8 @@ CASES: list[tuple[str, Callable[[Doc], None], DenyReason]] = [
     ("not a date", set_header("X-Amz-Date", "2026-11-24T12:00:00Z"),
      DenyReason.STS_REQUEST_MALFORMED),
     ("impossible date", set_header("X-Amz-Date", "20261124T250000Z"),
+     DenyReason.STS_REQUEST_MALFORMED),
+    ("arabic-indic digit in date", set_header("X-Amz-Date", "2026112\u0664T120000Z"),
      DenyReason.STS_REQUEST_MALFORMED),
     ("unsigned payload hash", set_header("X-Amz-Content-Sha256", "0" * 64),
      DenyReason.STS_HEADER_NOT_ALLOWED),
@@ -166,6 +170,17 @@ def test_a_shorter_max_age_is_honoured() -> None:
     assert isinstance(result, Deny) and result.reason == DenyReason.STS_REQUEST_STALE
 
 
+@pytest.mark.parametrize(("rules", "configured"), [
+    (ProofRules(server_id="nats-test"), False),
+    (ProofRules(server_id="nats-test", regions=frozenset({"eu-west-1"})), True),
+    (ProofRules(server_id="nats-test", endpoints={
+        "sts.eu-west-1.amazonaws.com": "https://vpce.example/"}), True),
+])
+def test_whether_the_deployment_named_the_host(rules: ProofRules, configured: bool) -> None:
+    call = check(token(), rules)
+    assert isinstance(call, StsCall) and call.host_configured == configured
+
+
 def test_region_allow_list() -> None:
     rules = ProofRules(server_id="nats-test", regions=frozenset({"us-east-1"}))
     result = check(token(region="eu-west-1"), rules)
@@ -199,6 +214,10 @@ def test_unsigned_nonce_header_is_refused() -> None:
     ("sts.cn-north-1.amazonaws.com.cn", "cn-north-1"), ("sts.cn-north-1.amazonaws.com", None),
     ("sts.eu-west-1.amazonaws.com.cn", None), ("sts.eu-west-1.amazonaws.comx", None),
     ("xsts.eu-west-1.amazonaws.com", None), ("sts.eu-west-1.amazonaws.com.", None),
+    # Unicode look-alikes: \d takes fullwidth and Arabic-Indic digits, and [a-z] under
+    # IGNORECASE the Kelvin sign; the patterns are plain ASCII classes, so none passes.
+    ("sts.eu-west-\uff11.amazonaws.com", None), ("sts.eu-west-\u0661.amazonaws.com", None),
+    ("sts.eu-west-1\u0661.amazonaws.com", None), ("sts.eu-\u212aest-1.amazonaws.com", None),
 ])
 def test_sts_hosts(host: str, region: str | None) -> None:
     assert sts_region(host) == region

@@ -22,6 +22,7 @@ def test_defaults() -> None:
     assert aws.max_age.total_seconds() == 900 and aws.clock_skew.total_seconds() == 60
     assert aws.server_id_header == "X-Authsvc-Server-Id" and not aws.require_nonce
     assert not aws.session_name and not aws.allow_http and aws.regions == []
+    assert not aws.federated_users
     assert IdentitySettings().aws_iam is None
 
 
@@ -37,6 +38,9 @@ def test_defaults() -> None:
     ({"endpoints": {"sts.evil.example": "https://sts.evil.example/"}}, "not an STS host"),
     ({"endpoints": {"sts.amazonaws.com": "http://127.0.0.1:5000/"}}, "https"),
     ({"regions": ["eu-west-1", "mars-1"]}, "mars-1"),
+    ({"regions": ["eu-west-\uff11"]}, "not AWS region names"),
+    ({"endpoints": {"sts.eu-west-\uff11.amazonaws.com": "https://x.example/"}},
+     "not an STS host"),
 ])
 def test_unsafe_settings_are_refused(change: dict[str, Any], words: str) -> None:
     with pytest.raises(ValidationError) as caught:

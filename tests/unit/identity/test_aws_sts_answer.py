@@ -9,7 +9,7 @@ import pytest
 from authsvc.domain import Deny, DenyReason
 from authsvc.errors import UpstreamError
 from authsvc.identity import xmlstrict
-from authsvc.identity.sts import Caller, StsAnswer, read_answer
+from authsvc.identity.sts import Caller, StsAnswer, caller_of, read_answer
 
 DATA = Path(__file__).parents[2] / "data" / "aws"
 
@@ -36,6 +36,12 @@ def test_aws_user_answer_with_whitespace() -> None:
 ])
 def test_doubtful_answers_are_refused(name: str) -> None:
     result = read_answer(answer(name), "sts")
+    assert isinstance(result, Deny) and result.reason == DenyReason.STS_RESPONSE_INVALID
+
+
+def test_a_non_ascii_account_is_refused() -> None:
+    result = caller_of("arn:aws:iam::12345678901\u0662:user/x", "12345678901\u0662",
+                       "AIDAEXAMPLE")
     assert isinstance(result, Deny) and result.reason == DenyReason.STS_RESPONSE_INVALID
 
 

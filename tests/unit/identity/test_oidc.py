@@ -21,6 +21,7 @@ from authsvc.domain import (
     Secret,
     ServerInfo,
 )
+from authsvc.identity import VerifierRegistry
 from authsvc.identity.claims import ClaimRules, ClaimType
 from authsvc.identity.jwk import import_key_set
 from authsvc.identity.jwks import StaticKeys
@@ -169,6 +170,18 @@ async def test_leeway_admits_small_skew() -> None:
     token = mint(RSA, _claims(iat=T + 30, nbf=T + 30, exp=T + 300))
     assert isinstance(await verify(token), Identity)
     assert isinstance(await verify(token, leeway=timedelta(0)), Deny)
+
+
+@pytest.mark.parametrize(("exp", "code"), [
+    (T, DenyReason.IDENTITY_EXPIRED),         # exp == now: within the leeway, still no grant
+    (T - 30, DenyReason.IDENTITY_EXPIRED),    # past exp, within the 60 s leeway
+    (T - 60, DenyReason.TOKEN_EXPIRED),       # exp + leeway reached
+])
+async def test_leeway_on_exp_never_admits(exp: int, code: DenyReason) -> None:
+    token = mint(RSA, _claims(iat=T - 600, exp=exp))
+    registry = VerifierRegistry([OidcVerifier([issuer()])])
+    refused = await registry.verify(request(token), now=NOW)
+    assert isinstance(refused, Deny) and refused.reason is code
 
 
 async def test_no_bound_audience_refuses_a_token_that_has_one() -> None:

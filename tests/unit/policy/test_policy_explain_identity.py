@@ -131,6 +131,25 @@ def test_a_same_named_role_in_another_account_is_refused(
     assert (code, report["decision"], report["reason"]) == (0, "deny", "no_matching_rule")
 
 
+@pytest.mark.parametrize(("federated_users", "stage", "reason"), [
+    (False, "identity", "sts_caller_not_allowed"), (True, "policy", "no_matching_rule")])
+def test_a_federated_user_is_refused_unless_the_settings_accept_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], federated_users: bool, stage: str,
+        reason: str) -> None:
+    caller = tmp_path / "federated.json"
+    caller.write_text(json.dumps({"UserId": "111122223333:orders-lambda",
+                                  "Account": "111122223333",
+                                  "Arn": "arn:aws:sts::111122223333:federated-user/orders-lambda"}))
+    settings = tmp_path / "authsvc.yaml"
+    settings.write_text(json.dumps({  # JSON is YAML
+        "policy": {"paths": [str(ROOT / "policies/examples/lambda.yaml")]},
+        "identity": {"aws_iam": {"server_id": "nats.example.com",
+                                 "federated_users": federated_users}}}))
+    code, report, _ = _run(["-c", str(settings), "--claims", str(caller)], capsys)
+    assert (code, report["decision"], report["stage"], report["reason"]) == (
+        0, "deny", stage, reason)
+
+
 def test_connection_facts_change_the_decision(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     worker = tmp_path / "worker.json"

@@ -69,7 +69,7 @@ def _logged(identity: Identity, request: ConnectRequest) -> dict[str, Any]:
 async def test_an_aws_identity_is_rebuilt_with_the_verifiers_attributes(arn: str,
                                                                         user_id: str) -> None:
     verifier = AwsIamVerifier(ProofRules(server_id="nats-test"), FixedSts(arn, user_id),
-                              session_name=True)
+                              session_name=True, federated_users=True)
     request = _request(sign_token(CREDS, server_id="nats-test", region="eu-west-1", now=NOW))
     identity = await verifier.verify(request, now=NOW)
     assert isinstance(identity, Identity)
