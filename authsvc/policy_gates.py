@@ -5,7 +5,8 @@ In the order a reviewer would check it:
 1. ``load_policy``: YAML, schema and semantic errors (``file:line:column``);
 2. the composition root's account check (no grant into the callout or system account; in
    operator mode, a signing key for every account);
-3. lint, only with ``reject_warnings`` (then any warning blocks);
+3. lint, only with ``reject_warnings`` (then any warning blocks); ``lint_loaded`` is lint as
+   serve, reload and ``policy check`` run it;
 4. the ``PolicyTest`` cases of ``test_paths``, run against the candidate (not against the
    policy the test files name), through the same ``explain`` the service uses.
 
@@ -22,10 +23,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from authsvc.demo.identities import keys_to_flag
 from authsvc.domain import Identity, IdentitySource
 from authsvc.errors import ConfigError, PolicyError
 from authsvc.policy import Policy, load_policy
-from authsvc.policy.lint import lint
+from authsvc.policy.lint import Warning, lint
 from authsvc.policy.load import POLICY_SUFFIXES
 from authsvc.policy.testing import read_test_file, run_case
 
@@ -112,6 +114,12 @@ def prepare(sources: ReloadSources, check_accounts: AccountCheck) -> Policy | Re
     return result
 
 
+def lint_loaded(policy: Policy) -> list[Warning]:
+    """``lint`` with the demo identities' public keys flagged (``demo_identity``), unless the
+    policy is the shipped demo policy alone, which ``authsvc demo`` serves."""
+    return lint(policy, demo_keys=keys_to_flag(policy.sources))
+
+
 def vet(policy: Policy, sources: ReloadSources) -> Rejected | None:
     """The optional gates (lint with ``reject_warnings``, test cases) for a loaded policy.
 
@@ -119,7 +127,7 @@ def vet(policy: Policy, sources: ReloadSources) -> Rejected | None:
     refuse.
     """
     if sources.reject_warnings:
-        warnings = lint(policy)
+        warnings = lint_loaded(policy)
         if warnings:
             return Rejected(RejectReason.LINT_WARNINGS, summary(
                 [f"{w.rule_id}: {w.code}: {w.message}" for w in warnings]))

@@ -39,7 +39,7 @@ from authsvc.minting import AccountKey, Lifetime, Minter, Mode
 from authsvc.natsconf.keystore import KeyStore
 from authsvc.natsconf.operator import service_user_jwt
 from authsvc.policy import Policy, load_policy
-from authsvc.policy.lint import lint
+from authsvc.policy_gates import lint_loaded
 from authsvc.policy_reload import PolicyRefused, PolicyReloader, ReloadSources, vet
 from authsvc.protocol.request import RequestRules
 from authsvc.service import CalloutService, InvalidRequestAction
@@ -143,7 +143,7 @@ def _vet(policy: Policy, sources: ReloadSources) -> None:
 
 def _log_lint(policy: Policy) -> None:
     """Say at startup what ``policy check`` would warn about (e.g. ``github_unbound``)."""
-    for warning in lint(policy):
+    for warning in lint_loaded(policy):
         log.warning("policy warning [%s] rule %s: %s", warning.code, warning.rule_id,
                     warning.message)
 

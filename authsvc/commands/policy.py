@@ -237,15 +237,15 @@ def _command(commands: Any, name: str, summary: str, epilog: str, handler: Any,
 def run_check(args: argparse.Namespace) -> int:
     """Load; then the accounts serve would refuse, then lint warnings."""
     from authsvc.commands.policy_inputs import account_problems
-    from authsvc.policy.lint import lint
     from authsvc.policy.load import rule_locations
+    from authsvc.policy_gates import lint_loaded
 
     settings, policy = _deployment(args.config, args.paths, "no policy paths given",
                                    "give policy files or directories, or -c SETTINGS")
     refused, note = account_problems(policy, settings)
     if note:
         print(note, file=sys.stderr)
-    warnings = lint(policy)
+    warnings = lint_loaded(policy)
     strict = args.strict or (settings is not None and settings.policy.reject_warnings)
     errors = [problem_record(problem) for problem in refused]
     failed = bool(errors) or (strict and bool(warnings))

@@ -30,7 +30,13 @@ import yaml
 from authsvc.clock import SystemClock
 from authsvc.demo.aws import REGION as AWS_REGION
 from authsvc.demo.aws import ROLE_NAME, DemoSts
-from authsvc.demo.identities import ANALYTICS_READER, INTRUDER, ORDERS_SERVICE, demo_keypair
+from authsvc.demo.identities import (
+    ANALYTICS_READER,
+    INTRUDER,
+    ORDERS_SERVICE,
+    SHIPPED_POLICY,
+    demo_keypair,
+)
 from authsvc.demo.idp import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 from authsvc.demo.verifyhint import verify_hint
 from authsvc.demo.workdir import claim
@@ -42,7 +48,7 @@ from authsvc.natsconf.render import ServerExtras
 from authsvc.server import policy_accounts, serve
 from authsvc.settings import load_settings
 
-REPO_POLICY = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
+REPO_POLICY = SHIPPED_POLICY
 DEMO_SERVER_ID = "authsvc-demo"  # what AWS clients sign into X-Authsvc-Server-Id
 
 

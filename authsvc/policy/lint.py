@@ -7,7 +7,7 @@ warning has a stable ``code`` and names the rule (docs/policy.md lists them).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -45,6 +45,10 @@ HIGH_LEVEL_TOKENS = 1
 GITHUB_HOST = "token.actions.githubusercontent.com"
 GHES_ISSUER_PATH = "/_services/token"
 REPOSITORY_CLAIMS = frozenset({"repository", "repository_id"})
+# GitHub's default sub begins with ``repo:OWNER/REPO:`` (GitHub docs, "OpenID Connect
+# reference", example subject claims). Only a literal OWNER/REPO there names one repository:
+# ``repo:acme/*:*`` admits every repository the owner has, or will create.
+GITHUB_REPO_PREFIX = "repo:"
 # nats-server (2.15, issue #5002) enforces none of a callout-issued user's subs, data and
 # payload limits: only account and server limits apply (docs/deployment.md, checked against a
 # running server: 5 subscriptions under subs: 2, 100-byte messages under payload: 16).
@@ -63,11 +67,17 @@ class Warning:
     message: str
 
 
-def lint(policy: Policy) -> list[Warning]:
-    """Every warning for ``policy``, in rule order."""
+def lint(policy: Policy, *, demo_keys: Mapping[str, str] | None = None) -> list[Warning]:
+    """Every warning for ``policy``, in rule order.
+
+    ``demo_keys`` maps public keys whose seeds anyone can derive (the demo identities) to
+    their names; an allow rule naming one warns ``demo_identity``. The caller decides which
+    keys to pass (none for the shipped demo policy itself): this package cannot derive them.
+    """
     found: list[Warning] = []
     for rule in policy.rules:
         found.extend(_rule_warnings(rule))
+        found.extend(_demo_identity(rule, demo_keys or {}))
     found.extend(_account_overlaps(policy))
     return found
 
@@ -90,6 +100,7 @@ def _rule_warnings(rule: Rule) -> Iterator[Warning]:
     yield from _template_warnings(rule)
     yield from _never_matches(rule)
     yield from _github_unbound(rule)
+    yield from _issuer_unbound(rule)
     yield from _limits_not_enforced(rule)
     claims = rule.match.claims if rule.match is not None and rule.match.claims else {}
     for name in sorted(set(claims) & set(MUTABLE_CLAIMS)):
@@ -165,20 +176,64 @@ def _github_unbound(rule: Rule) -> Iterator[Warning]:
     if rule.effect is not Effect.ALLOW or match is None or match.issuer is None \
             or not is_github_issuer(match.issuer):
         return
+    subjects_bind = match.subject is not None and all(map(_names_one_repo, match.subject))
     globs_bind = match.subject_glob is not None and all(
-        not glob.pattern.startswith(("*", "repo:*")) for glob in match.subject_glob)
+        _names_one_repo(glob.pattern) for glob in match.subject_glob)
     claims = match.claims or {}
-    claim_binds = any(_constrains(claims[name]) for name in REPOSITORY_CLAIMS & set(claims))
-    if match.subject is None and not globs_bind and not claim_binds:
+    claim_binds = any(_pins(claims[name]) for name in REPOSITORY_CLAIMS & set(claims))
+    if not subjects_bind and not globs_bind and not claim_binds:
         yield Warning("github_unbound", rule.id,
-                      "admits the workflows of any GitHub repository: bind subject, "
-                      "subject_glob (repo:OWNER/REPO:...) or claims.repository_id")
+                      "admits the workflows of more than one GitHub repository: bind "
+                      "subject or subject_glob to repo:OWNER/REPO:... with no wildcard in "
+                      "OWNER/REPO, or claims.repository_id with equals or in")
 
 
-def _constrains(test: ClaimTest) -> bool:
-    """Whether the condition pins the claim's value (``present`` alone does not)."""
-    return any(value is not None for value in
-               (test.equals, test.one_of, test.pattern, test.contains_any, test.contains_all))
+def _names_one_repo(subject: str) -> bool:
+    """Whether a GitHub ``sub`` (or a glob of one) starts with ``repo:OWNER/REPO`` written
+    out in full: no ``*`` in the owner or the repository, whose end is the next ``:``."""
+    if not subject.startswith(GITHUB_REPO_PREFIX):
+        return False
+    owner, slash, name = subject[len(GITHUB_REPO_PREFIX):].partition(":")[0].partition("/")
+    return bool(owner and slash and name) and "*" not in owner + name and "/" not in name
+
+
+def _pins(test: ClaimTest) -> bool:
+    """Whether the condition allows only listed literal values: ``equals`` or ``in``. A
+    ``pattern`` (or ``present``) still admits every value it matches."""
+    return test.equals is not None or test.one_of is not None
+
+
+def _issuer_unbound(rule: Rule) -> Iterator[Warning]:
+    # OIDC Core 2 and 5.7: sub is unique only within its issuer, and group names are the
+    # issuer's own; so without issuer a rule admits whoever any configured issuer (or any
+    # tenant of a multi-tenant one) calls by that name. aws conditions hold only for AWS IAM
+    # identities (matchers.AttributeGlob), so such a rule cannot match OIDC ones.
+    match = rule.match
+    if rule.effect is not Effect.ALLOW or match is None or match.issuer is not None \
+            or match.source not in (None, IdentitySource.OIDC) or match.aws is not None:
+        return
+    named = [key for key, value in (("subject", match.subject),
+                                    ("subject_glob", match.subject_glob),
+                                    ("groups", match.groups)) if value is not None]
+    if named:
+        unless = "" if match.source is IdentitySource.OIDC else \
+            " (or source: nkey or aws_iam, if the rule is not meant for OIDC identities)"
+        yield Warning("issuer_unbound", rule.id,
+                      f"matches {' and '.join(named)} under every configured OIDC issuer, "
+                      "but a sub or group name is unique only within its issuer: add "
+                      f"issuer:{unless}")
+
+
+def _demo_identity(rule: Rule, demo_keys: Mapping[str, str]) -> Iterator[Warning]:
+    match = rule.match
+    if rule.effect is not Effect.ALLOW or match is None or not demo_keys:
+        return
+    literal = [*(match.subject or ()),
+               *(glob.pattern for glob in match.subject_glob or () if glob.is_literal)]
+    for name in sorted({demo_keys[key] for key in literal if key in demo_keys}):
+        yield Warning("demo_identity", rule.id,
+                      f"admits the demo identity {name!r}, whose seed anyone can derive from "
+                      "authsvc's source: give the client its own key (authsvc keys user)")
 
 
 def _account_overlaps(policy: Policy) -> Iterator[Warning]:

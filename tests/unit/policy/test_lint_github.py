@@ -1,4 +1,5 @@
-"""``github_unbound``: a GitHub Actions allow rule must name the repository."""
+"""``github_unbound``: a GitHub Actions allow rule must name one repository, by a literal
+``repo:OWNER/REPO`` in its subject or an equality on ``repository`` / ``repository_id``."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ def codes(match: dict[str, object], effect: str = "allow") -> list[str]:
     {"issuer": f"{GHES}/", "subject_glob": "repo:*:ref:refs/heads/main"},
     {"issuer": GHES, "claims": {"repository_owner": {"equals": "acme"}}},
     {"issuer": "https://GITHUB.ACME.EXAMPLE:8443/_services/token"},
+    # owner-wide or wildcard repositories name more than one repository
+    {"issuer": GITHUB, "subject_glob": "repo:acme/*:*"},
+    {"issuer": GITHUB, "subject_glob": "repo:acme/*"},
+    {"issuer": GITHUB, "subject_glob": "repo:*/app:*"},
+    {"issuer": GITHUB, "subject_glob": "repo:acme/api*:*"},
+    {"issuer": GITHUB, "subject_glob": "repo:acme/**"},
+    {"issuer": GITHUB, "subject_glob": ["repo:acme/api:*", "repo:acme/*:*"]},
+    {"issuer": GHEC, "subject_glob": "repo:acme/*:environment:prod"},
+    {"issuer": GITHUB, "subject": "repository_owner:acme:environment:prod"},
+    {"issuer": GITHUB, "claims": {"repository": {"pattern": "acme/.*"}}},
+    {"issuer": GITHUB, "claims": {"repository": {"pattern": "acme/api"}}},
+    {"issuer": GITHUB, "claims": {"repository_id": {"pattern": "74"}}},
+    {"issuer": GITHUB, "claims": {"repository": {"contains_any": ["acme/api"]}}},
 ])
 def test_unbound_github_rules_warn(match: dict[str, object]) -> None:
     assert "github_unbound" in codes(match)
@@ -42,6 +56,11 @@ def test_unbound_github_rules_warn(match: dict[str, object]) -> None:
     {"issuer": GITHUB, "subject_glob": "repo:acme/api:ref:refs/heads/*"},
     {"issuer": GITHUB, "claims": {"repository_id": {"equals": "74"}}},
     {"issuer": GITHUB, "claims": {"repository": {"in": ["acme/api", "acme/web"]}}},
+    {"issuer": GITHUB, "subject_glob": "repo:acme/api"},
+    {"issuer": GITHUB, "subject_glob": ["repo:acme/api:*", "repo:acme/web:environment:*"]},
+    {"issuer": GITHUB, "subject_glob": "repo:acme/*:*",
+     "claims": {"repository_id": {"equals": "74"}}},
+    {"issuer": GITHUB, "claims": {"repository": {"equals": "acme/api", "pattern": "acme/.*"}}},
     {"issuer": GHEC, "subject_glob": "repo:acme/api:*"},
     {"issuer": GHES, "subject": "repo:acme/api:environment:prod"},
     {"issuer": GHES, "claims": {"repository_id": {"equals": "74"}}},
