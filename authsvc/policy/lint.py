@@ -214,14 +214,15 @@ def _issuer_unbound(rule: Rule) -> Iterator[Warning]:
         return
     named = [key for key, value in (("subject", match.subject),
                                     ("subject_glob", match.subject_glob),
-                                    ("groups", match.groups)) if value is not None]
+                                    ("groups", match.groups), ("claims", match.claims))
+             if value]
     if named:
         unless = "" if match.source is IdentitySource.OIDC else \
             " (or source: nkey or aws_iam, if the rule is not meant for OIDC identities)"
         yield Warning("issuer_unbound", rule.id,
                       f"matches {' and '.join(named)} under every configured OIDC issuer, "
-                      "but a sub or group name is unique only within its issuer: add "
-                      f"issuer:{unless}")
+                      "but a sub, group or claim value means something only within its "
+                      f"issuer: add issuer:{unless}")
 
 
 def _demo_identity(rule: Rule, demo_keys: Mapping[str, str]) -> Iterator[Warning]:

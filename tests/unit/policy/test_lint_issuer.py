@@ -1,5 +1,5 @@
-"""``issuer_unbound``: an allow rule that may match OIDC identities by subject, subject glob
-or groups must name the issuer, since ``sub`` and group names are unique only per issuer."""
+"""``issuer_unbound``: an allow rule that may match OIDC identities by subject, subject glob,
+groups or claims must name the issuer, since their values mean something only per issuer."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def codes(match: dict[str, object], effect: str = "allow") -> list[str]:
     {"subject": NKEY},
     {"subject_glob": "repo:acme/api:*"},
     {"groups": {"contains_any": ["admins"]}},
+    {"source": "oidc", "claims": {"tenant": {"equals": "acme"}}},  # any issuer's "acme"
 ])
 def test_a_rule_without_issuer_warns(match: dict[str, object]) -> None:
     assert "issuer_unbound" in codes(match)
@@ -46,7 +47,7 @@ def test_a_rule_without_issuer_warns(match: dict[str, object]) -> None:
     {"source": "nkey", "subject": NKEY},
     {"source": "aws_iam", "subject_glob": "AROA*"},
     {"aws": {"arn": "arn:aws:iam::123456789012:role/orders"}, "subject_glob": "AROA*"},
-    {"source": "oidc", "claims": {"tenant": {"equals": "acme"}}},  # no subject or groups
+    {"source": "oidc", "issuer": ISSUER, "claims": {"tenant": {"equals": "acme"}}},
 ])
 def test_a_rule_with_issuer_or_not_for_oidc_does_not(match: dict[str, object]) -> None:
     assert "issuer_unbound" not in codes(match)
