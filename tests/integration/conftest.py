@@ -1,4 +1,10 @@
-"""One real deployment per {config, operator} x {xkey off, on}, shared by the suite."""
+"""One real deployment per {config, operator} x {xkey off, on}, shared by the suite, each
+running exactly the nats-server config `authsvc nats-config` generates.
+
+``probed`` is the same four with the test-only PROBE account added to the server config
+(tests/support/probe.py), so tests can hand the running authsvc crafted requests through the
+real server; only the tests that need that use it.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +50,18 @@ def deployment(request: pytest.FixtureRequest,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     mode, xkey = request.param
     d = Deployment(tmp_path_factory.mktemp(mode_id(request.param)), mode=mode, xkey=xkey)
+    d.rules = suite_rules(d)
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="session", params=list(iter_modes()), ids=mode_id)
+def probed(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    mode, xkey = request.param
+    d = Deployment(tmp_path_factory.mktemp("probed-" + mode_id(request.param)), mode=mode,
+                   xkey=xkey, with_probe=True)
     d.rules = suite_rules(d)
     d.start()
     yield d

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import nats
 import pytest
 from nats.errors import Error as NatsError
 
+from authsvc.clock import SystemClock
 from authsvc.domain import DenyReason
 from authsvc.natsconf.keystore import KeyStore
+from authsvc.protocol import jwt
 from authsvc.protocol.nkeys import KeyPair, Prefix
+from authsvc.server import connect as service_connect
+from authsvc.settings import load_settings
 from tests.integration.conftest import INFO
+from tests.support.callout import FakeServer, forge_request, make_request_claims, sign_request
 from tests.support.deploy import Deployment
+from tests.support.probe import CALLOUT_SUBJECT
 from tests.support.rawnats import raw_connect
 
 
@@ -192,9 +199,6 @@ async def test_allow_is_audited_with_the_decision_facts(d_: Deployment) -> None:
 
 async def test_auth_error_event_carries_only_the_reason_code(d_: Deployment) -> None:
     """Mirrors TestAuthCalloutAuthErrEvents: the server reports our error text."""
-    from authsvc.server import connect as service_connect
-    from authsvc.settings import load_settings
-
     settings = load_settings(d_.settings_file)
     svc = await service_connect(settings, KeyStore(settings.keys.dir))
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -209,6 +213,137 @@ async def test_auth_error_event_carries_only_the_reason_code(d_: Deployment) -> 
     event = await asyncio.wait_for(events.get(), 3)
     await svc.close()
     assert event["reason"].endswith(": " + DenyReason.NO_MATCHING_RULE)
+
+
+async def test_callout_account_clients_cannot_publish_requests(d_: Deployment) -> None:
+    """Why tests/support/probe.py exists: nats-server denies every client in the callout
+    account, the service itself included, publishing on the callout subject (auth.go
+    mergeDenyPermissions; nats-server#7030). Were that to change, any such client could
+    hand authsvc forged requests."""
+    settings = load_settings(d_.settings_file)
+    svc = await service_connect(settings, KeyStore(settings.keys.dir))
+    try:
+        await svc.publish(CALLOUT_SUBJECT, b"eyJ")
+        await svc.flush()
+        for _ in range(100):  # the -ERR is handled after the PONG at times
+            if svc.last_error is not None:
+                break
+            await asyncio.sleep(0.01)
+        error = str(svc.last_error).lower()
+    finally:
+        await svc.close()
+    assert f'permissions violation for publish to "{CALLOUT_SUBJECT.lower()}"' in error
+
+
+class Crafted(NamedTuple):
+    payload: bytes
+    headers: dict[str, str]
+    reason: DenyReason
+    reply_to: FakeServer | None  # who the error reply is addressed to; None = dropped
+    user_nkey: str  # as audited: "" when nothing verified names one
+    sealed: bool = False  # the reply is sealed (to reply_to's xkey)
+
+
+def _crafted(d: Deployment) -> dict[str, Crafted]:
+    """Requests built like nats-server's own (tests/support/callout.py), sealed to the
+    service's xkey when the deployment uses one, so each reaches the check it bends."""
+    xkey = KeyStore(d.root / "keys").xkey().public_key if d.xkey else None
+    sealed = xkey is not None
+    now = SystemClock().now()
+    server, impostor = FakeServer.create(), FakeServer.create()
+
+    def claims(by: FakeServer = server, *, seal: bool = sealed) -> dict[str, Any]:
+        return make_request_claims(by, now=now, sealed=seal)
+
+    def user(c: dict[str, Any]) -> str:
+        return str(c["nats"]["user_nkey"])
+
+    forged, expired, misaddressed, spoofed = claims(), claims(), claims(), claims(impostor)
+    expired["exp"] = int(now.timestamp()) - 300
+    misaddressed["aud"] = "someone-else"
+    spoofed["nats"]["server_id"]["id"] = server.id  # signed by impostor in server's name
+    cases = {
+        # Only a verified signature makes a request addressable: no reply at all.
+        "forged": Crafted(*forge_request(forged, server, forger=impostor.signer,
+                                         service_xkey=xkey),
+                          DenyReason.REQUEST_BAD_SIGNATURE, None, ""),
+        "expired": Crafted(*sign_request(expired, server, service_xkey=xkey),
+                           DenyReason.REQUEST_EXPIRED, server, user(expired), sealed),
+        "wrong-aud": Crafted(*sign_request(misaddressed, server, service_xkey=xkey),
+                             DenyReason.REQUEST_MISADDRESSED, server, user(misaddressed), sealed),
+        # The reply goes to the key that really signed, never to the one it names.
+        "not-server-id": Crafted(*sign_request(spoofed, impostor, service_xkey=xkey),
+                                 DenyReason.REQUEST_MISADDRESSED, impostor, user(spoofed),
+                                 sealed),
+    }
+    if sealed:
+        # docs/configuration.md: plaintext while keys.xkey is on is refused; the signature
+        # verifies, so the refusal is answered, in plaintext as the request came.
+        plain = claims(seal=False)
+        cases["plaintext"] = Crafted(*sign_request(plain, server), DenyReason.XKEY_REQUIRED,
+                                     server, user(plain))
+    return cases
+
+
+async def test_crafted_requests_are_refused_audited_and_answered_as_documented(
+        probed: Deployment) -> None:
+    """Forged, expired, misaddressed and (xkey on) plaintext requests, through the server to
+    the running authsvc (tests/unit/test_service.py has such cases without a server).
+    service.invalid_request is `reply` here (docs/configuration.md): a refused request whose
+    signature verifies gets a signed error carrying the reason code; a forgery cannot be
+    addressed and is dropped. Each is audited, and authsvc goes on admitting clients."""
+    cases = _crafted(probed)
+    keys = KeyStore(probed.root / "keys")
+    listener = await service_connect(load_settings(probed.settings_file), keys)
+    assert probed.probe is not None, "probed deployments carry the probe"
+    probe = await probed.probe.connect(probed.url, probed.mode)
+    replies: dict[str, bytes] = {}
+    expected = {name for name, case in cases.items() if case.reply_to is not None}
+    answered = asyncio.Event()
+
+    async def on_reply(msg: Any) -> None:
+        replies[msg.subject.rsplit(".", 1)[-1]] = msg.data
+        if expected <= replies.keys():
+            answered.set()
+
+    inbox = listener.new_inbox()
+    await listener.subscribe(f"{inbox}.*", cb=on_reply)
+    await listener.flush()
+    before = len(probed.audit())
+    try:
+        for name, case in cases.items():  # the forgery goes first
+            await probe.publish(CALLOUT_SUBJECT, case.payload, reply=f"{inbox}.{name}",
+                                headers=case.headers or None)
+        await probe.flush()
+        records = probed.wait_audit(before + len(cases))[before:]
+        with contextlib.suppress(TimeoutError):  # the assertion below names what is missing
+            await asyncio.wait_for(answered.wait(), 3)
+        # authsvc audits, then answers; the forgery was audited before the last answer
+        # arrived, so a reply to it would be here by now.
+        await listener.flush()
+    finally:
+        await probe.close()
+        await listener.close()
+    assert sorted((r["user_nkey"], r["reason"], r["decision"]) for r in records) == sorted(
+        (case.user_nkey, case.reason, "deny") for case in cases.values())
+    assert sorted(replies) == sorted(expected)
+    opened = {}
+    for name, data in replies.items():
+        to = cases[name].reply_to
+        assert to is not None
+        sealed = not data.startswith(b"eyJ")
+        response = jwt.decode(to.curve.open(data, keys.xkey().public_key) if sealed else data)
+        opened[name] = (sealed, response["iss"], response["aud"], response["sub"],
+                        response["nats"].get("error"), "jwt" in response["nats"])
+    assert opened == {  # jwt.decode verified each signature against its iss
+        name: (case.sealed, keys.issuer().public_key, case.reply_to.id, case.user_nkey,
+               case.reason, False)
+        for name, case in cases.items() if case.reply_to is not None}
+    nc = await connect(probed, "writer")
+    await nc.close()
+    last = probed.wait_audit(before + len(cases) + 1)[-1]
+    assert (last["decision"], last["identity"]["principal"]) == (
+        "allow", f"nkey:{probed.identity('writer').public_key}")
 
 
 @pytest.fixture

@@ -23,6 +23,11 @@ timeout=timedelta(seconds=2), client_info=None, connect_opts=None, client_tls=No
     ``Nats-Server-Xkey`` header is returned; otherwise the payload is the plaintext JWT and the
     headers are empty. Returns ``(payload, headers)`` ready for ``decode_request``.
 
+``forge_request(claims, server, *, forger, service_xkey=None) -> tuple[bytes, dict[str, str]]``
+    Like ``sign_request``, but the signature is ``forger``'s while ``iss`` still names
+    ``server``: a forgery that only the signature check can catch. Sealed from
+    ``server.curve`` like a real request, so it gets past the envelope.
+
 ``build_request(server, *, now, service_xkey=None, **claim_kwargs)``
     ``sign_request(make_request_claims(server, now=now, sealed=service_xkey is not None,
     **claim_kwargs), server, service_xkey=service_xkey)``.
@@ -30,6 +35,7 @@ timeout=timedelta(seconds=2), client_info=None, connect_opts=None, client_tls=No
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,7 +46,7 @@ from authsvc.protocol.nkeys import KeyPair, Prefix
 from authsvc.protocol.request import AUTH_REQUEST_AUDIENCE, AUTH_REQUEST_TYPE, SERVER_XKEY_HEADER
 from authsvc.protocol.xkeys import CurveKeyPair
 
-__all__ = ["FakeServer", "build_request", "make_request_claims", "sign_request"]
+__all__ = ["FakeServer", "build_request", "forge_request", "make_request_claims", "sign_request"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,19 @@ def sign_request(
 ) -> tuple[bytes, dict[str, str]]:
     """Sign (and optionally seal) request claims; returns ``(payload, headers)``."""
     token = jwt.encode(claims, server.signer).encode("ascii")
+    if service_xkey is None:
+        return token, {}
+    return server.curve.seal(token, service_xkey), {SERVER_XKEY_HEADER: server.xkey}
+
+
+def forge_request(
+    claims: Mapping[str, Any], server: FakeServer, *, forger: KeyPair,
+    service_xkey: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """``claims`` in ``server``'s name, signed by ``forger``; returns ``(payload, headers)``."""
+    head, body, _ = jwt.encode(claims, server.signer).split(".")
+    signature = base64.urlsafe_b64encode(forger.sign(f"{head}.{body}".encode())).rstrip(b"=")
+    token = f"{head}.{body}.".encode() + signature
     if service_xkey is None:
         return token, {}
     return server.curve.seal(token, service_xkey), {SERVER_XKEY_HEADER: server.xkey}

@@ -4,6 +4,8 @@
 test identities come from ``identity(name)`` (fresh keys per run), the policy from
 ``rules`` (policy YAML rule dicts). ``start()`` starts nats-server and, unless
 ``service=False``, authsvc as a subprocess, exactly as a user would run them.
+``with_probe=True`` adds one thing to the server config, a test-only way to hand authsvc crafted
+requests (tests/support/probe.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from authsvc.policy import load_policy
 from authsvc.protocol.nkeys import KeyPair, Prefix
 from authsvc.server import policy_accounts
 from authsvc.settings import Settings, load_settings
+from tests.support.probe import Probe
 
 AUTHSVC = [sys.executable, "-m", "authsvc.cli"]
 
@@ -42,6 +45,8 @@ class Deployment:
     rules: list[dict[str, Any]] = field(default_factory=list)
     settings_extra: dict[str, Any] = field(default_factory=dict)
     websocket: bool = False
+    probe: Probe | None = None  # set by write() when with_probe=True
+    with_probe: bool = False
     port: int = field(default_factory=free_port)
     identities: dict[str, KeyPair] = field(default_factory=dict)
     server: NatsServer | None = None
@@ -90,7 +95,15 @@ class Deployment:
         extras = ServerExtras(server_name=f"test-{self.mode}",
                               websocket_port=free_port() if self.websocket else None)
         self.websocket_port = extras.websocket_port
-        text = generate(settings, accounts, extras=extras, now=SystemClock().now())
+        now = SystemClock().now()
+        text = generate(settings, accounts, extras=extras, now=now)
+        if self.with_probe:
+            keys = KeyStore(settings.keys.dir)
+            self.probe = self.probe or Probe()
+            text = self.probe.patch(
+                text, mode=self.mode, callout_account=settings.nats.callout_account,
+                callout_key=keys.issuer().public_key,
+                operator=keys.operator() if self.mode == "operator" else None, now=now)
         (self.root / "nats-server.conf").write_text(text)
         return settings
 

@@ -74,8 +74,9 @@ class Env:
         return self.d.audit()
 
 
-@pytest.fixture(params=[("config", True), ("config", False), ("operator", True)],
-                ids=["config-xkey", "config-plain", "operator-xkey"])
+@pytest.fixture(params=[("config", True), ("config", False), ("operator", True),
+                        ("operator", False)],
+                ids=["config-xkey", "config-plain", "operator-xkey", "operator-plain"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
     mode, xkey = request.param
     return Env(tmp_path, mode=mode, xkey=xkey)
