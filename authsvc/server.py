@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -304,12 +305,42 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
                           f"{type(exc).__name__} {exc}".rstrip()) from None
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS client context for nats.tls_* (None without TLS). Verifies the server's
+    certificate and host name; raises ConfigError naming the setting that cannot be read."""
+    conf = settings.nats
+    if not conf.tls:
+        return None
+    try:
+        context = ssl.create_default_context(
+            cafile=str(conf.tls_ca) if conf.tls_ca is not None else None)
+    except OSError as exc:  # ssl.SSLError included
+        raise ConfigError(f"nats.tls_ca {conf.tls_ca}: cannot load CA certificates "
+                          f"({_reason(exc)})") from None
+    if conf.tls_cert is not None and conf.tls_key is not None:
+        try:
+            context.load_cert_chain(str(conf.tls_cert), str(conf.tls_key))
+        except OSError as exc:  # ssl.SSLError included
+            raise ConfigError(f"nats.tls_cert/nats.tls_key {conf.tls_cert}: cannot load the "
+                              f"client certificate and key ({_reason(exc)})") from None
+    return context
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, ssl.SSLError):  # an OSError too, whose strerror is not the point
+        return str(exc.reason or exc)
+    return exc.strerror or type(exc).__name__
+
+
 async def _connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
     service = keys.service()
     common: dict[str, Any] = {
         "servers": [settings.nats.url], "name": "authsvc", "max_reconnect_attempts": -1,
         "reconnect_time_wait": 0.5, "connect_timeout": 5, **options,
     }
+    context = tls_context(settings)
+    if context is not None:
+        common["tls"] = context
     if settings.nats.mode == "config":
         return await nats.connect(nkeys_seed_str=service.seed, **common)
     issuer = keys.issuer()

@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -54,6 +55,11 @@ class NatsSettings(_Section):
                                 " written by nats-config (seconds)")
     startup_timeout: float = Field(30.0, gt=0, description="give up (exit 2) when nats-server "
                                    "cannot be reached at startup within this many seconds")
+    tls_ca: Path | None = Field(None, description="CA certificate(s) (PEM) that nats-server's "
+                                "certificate must chain to; default: the system's trusted CAs")
+    tls_cert: Path | None = Field(None, description="client certificate (PEM) the service "
+                                  "presents, for a nats-server with tls verify")
+    tls_key: Path | None = Field(None, description="private key (PEM) of tls_cert")
 
     @field_validator("url")
     @classmethod
@@ -62,6 +68,18 @@ class NatsSettings(_Section):
         if parsed.scheme not in {"nats", "tls"} or not parsed.hostname:
             raise ValueError("must look like nats://host:port")
         return value
+
+    @model_validator(mode="after")
+    def _client_certificate(self) -> NatsSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether the service connects with TLS: a tls:// URL or any tls_* setting."""
+        return urlparse(self.url).scheme == "tls" or any(
+            path is not None for path in (self.tls_ca, self.tls_cert, self.tls_key))
 
 
 class KeySettings(_Section):
@@ -242,7 +260,12 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     def resolve(path: Path) -> Path:
         return path if path.is_absolute() else (base / path)
 
+    nats = settings.nats
     return settings.model_copy(update={
+        "nats": nats.model_copy(update={
+            name: resolve(path) for name, path in (
+                ("tls_ca", nats.tls_ca), ("tls_cert", nats.tls_cert), ("tls_key", nats.tls_key))
+            if path is not None}),
         "keys": settings.keys.model_copy(update={"dir": resolve(settings.keys.dir)}),
         "policy": settings.policy.model_copy(
             update={"paths": [resolve(p) for p in settings.policy.paths],

@@ -10,8 +10,12 @@ from typing import Any
 from authsvc.commands.common import FORMATTER
 
 EPILOG = """\
-example:
+examples:
   authsvc nats-config -c authsvc.yaml -o nats-server.conf && nats-server -c nats-server.conf
+  authsvc nats-config -c authsvc.yaml -o nats-server.conf \\
+      --tls-cert server.pem --tls-key server-key.pem --tls-ca ca.pem --tls-verify
+      # TLS (and client certificates) on the client port; authsvc connects with tls://
+      # and nats.tls_ca / nats.tls_cert / nats.tls_key (docs/deployment.md, "TLS")
 
 Target accounts are the accounts the policy grants. In operator mode the operator and
 account JWTs are generated and preloaded (memory resolver) with a default sentinel."""
@@ -25,6 +29,15 @@ def register(sub: Any) -> None:
     parser.add_argument("--websocket-port", type=int,
                         help="add a (plain, loopback) WebSocket listener")
     parser.add_argument("--monitor-port", type=int, help="add the HTTP monitoring listener")
+    parser.add_argument("--tls-cert", metavar="FILE",
+                        help="TLS on the client port: the server's certificate (PEM); with "
+                             "--tls-key")
+    parser.add_argument("--tls-key", metavar="FILE", help="the server certificate's key (PEM)")
+    parser.add_argument("--tls-ca", metavar="FILE",
+                        help="CA (PEM) that client certificates must chain to")
+    parser.add_argument("--tls-verify", action="store_true",
+                        help="require a client certificate from every client (authsvc's "
+                             "own: nats.tls_cert and nats.tls_key); needs --tls-ca")
     parser.add_argument("--jetstream-dir",
                         help="enable JetStream with this store dir (needed for audit.sink "
                              "jetstream or both unless audit.jetstream.url names another "
@@ -50,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                           + "\n".join(problem.render() for problem in refused))
     accounts = policy_accounts(policy)
     extras = ServerExtras(websocket_port=args.websocket_port, monitor_port=args.monitor_port,
-                          jetstream_dir=args.jetstream_dir)
+                          jetstream_dir=args.jetstream_dir, tls=_server_tls(args, settings))
     text = generate(settings, accounts, extras=extras, now=SystemClock().now())
     if settings.audit.sink != "file" and not settings.audit.jetstream.url \
             and not args.jetstream_dir:
@@ -65,3 +78,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _server_tls(args: argparse.Namespace, settings: Any) -> Any:
+    """The --tls-* options as a ServerTls, or None; refuses combinations that cannot work."""
+    from authsvc.errors import ConfigError
+    from authsvc.natsconf.render import ServerTls
+
+    if not (args.tls_cert or args.tls_key or args.tls_ca or args.tls_verify):
+        return None
+    if not (args.tls_cert and args.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together (the server's certificate)")
+    if args.tls_verify and not args.tls_ca:
+        raise ConfigError("--tls-verify needs --tls-ca: the CA client certificates chain to")
+    if args.tls_verify and settings.nats.tls_cert is None:
+        raise ConfigError("--tls-verify requires a certificate from every client, authsvc "
+                          "included: set nats.tls_cert and nats.tls_key in its settings")
+    if not settings.nats.tls:
+        raise ConfigError("the server would require TLS but authsvc's nats.url is not "
+                          "tls:// and no nats.tls_* is set: it could not connect")
+    paths = [str(Path(p).resolve()) if p else None
+             for p in (args.tls_cert, args.tls_key, args.tls_ca)]
+    return ServerTls(cert_file=paths[0] or "", key_file=paths[1] or "", ca_file=paths[2],
+                     verify=args.tls_verify)

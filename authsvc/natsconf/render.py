@@ -23,6 +23,7 @@ from authsvc.audit.stream import STREAM as AUDIT_STREAM
 from authsvc.audit.stream import SUBJECTS as AUDIT_SUBJECTS
 
 MAX_CONTROL_LINE = 32 * 1024
+TLS_TIMEOUT = 2  # seconds for a client's TLS handshake (nats-server's default)
 
 # The audit sink (docs/audit.md): publish records, create and inspect the audit stream,
 # read it back with direct gets. Never STREAM.UPDATE, DELETE, PURGE or MSG.DELETE: the
@@ -49,6 +50,17 @@ class Listener:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerTls:
+    """TLS on the client port: the server's certificate and key, and optionally the CA
+    that client certificates must chain to (``verify``: every client must present one)."""
+
+    cert_file: str
+    key_file: str
+    ca_file: str | None = None
+    verify: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ServerExtras:
     """Optional listeners the generated config adds."""
 
@@ -56,6 +68,7 @@ class ServerExtras:
     websocket_port: int | None = None
     monitor_port: int | None = None
     jetstream_dir: str | None = None
+    tls: ServerTls | None = None
 
 
 def render(body: Mapping[str, Any], *, header: str) -> str:
@@ -79,6 +92,14 @@ def base_options(listener: Listener, extras: ServerExtras, *,
                              "no_tls": True}
     if extras.jetstream_dir is not None:
         body["jetstream"] = {"store_dir": extras.jetstream_dir}
+    if extras.tls is not None:
+        tls: dict[str, Any] = {"cert_file": extras.tls.cert_file,
+                               "key_file": extras.tls.key_file, "timeout": TLS_TIMEOUT}
+        if extras.tls.ca_file is not None:
+            tls["ca_file"] = extras.tls.ca_file
+        if extras.tls.verify:
+            tls["verify"] = True
+        body["tls"] = tls
     body["authorization"] = {"timeout": auth_timeout}
     return body
 

@@ -27,7 +27,7 @@ from authsvc.clock import SystemClock
 from authsvc.natsconf.generate import generate
 from authsvc.natsconf.keystore import SYSTEM_ACCOUNT, KeyStore
 from authsvc.natsconf.process import NatsServer, free_port
-from authsvc.natsconf.render import ServerExtras
+from authsvc.natsconf.render import ServerExtras, ServerTls
 from authsvc.policy import load_policy
 from authsvc.protocol.nkeys import KeyPair, Prefix
 from authsvc.server import policy_accounts
@@ -47,6 +47,7 @@ class Deployment:
     websocket: bool = False
     probe: Probe | None = None  # set by write() when with_probe=True
     with_probe: bool = False
+    server_tls: ServerTls | None = None  # nats-config's --tls-* options
     port: int = field(default_factory=free_port)
     identities: dict[str, KeyPair] = field(default_factory=dict)
     server: NatsServer | None = None
@@ -93,7 +94,8 @@ class Deployment:
         KeyStore(settings.keys.dir).ensure(operator_mode=self.mode == "operator",
                                            accounts=[*accounts, SYSTEM_ACCOUNT])
         extras = ServerExtras(server_name=f"test-{self.mode}",
-                              websocket_port=free_port() if self.websocket else None)
+                              websocket_port=free_port() if self.websocket else None,
+                              tls=self.server_tls)
         self.websocket_port = extras.websocket_port
         now = SystemClock().now()
         text = generate(settings, accounts, extras=extras, now=now)

@@ -3,8 +3,8 @@
 No client can publish them directly. nats-server adds ``deny pub $SYS.REQ.USER.AUTH`` to
 every client it authorizes into the callout account, the service included, whatever its
 own permissions say (server/auth.go: ``mergeDenyPermissions(pub, []string{AuthCalloutSubject})``;
-nats-server#7030). ``test_forged_requests_cannot_be_published_in_the_callout_account``
-asserts this.
+nats-server#7030). ``test_callout_account_clients_cannot_publish_requests`` in
+tests/integration/test_e2e.py asserts this.
 
 So a deployment built with ``with_probe=True`` adds a test-only account, PROBE. PROBE exports a
 stream on the callout subject, and the callout account imports it. A PROBE user publishes

@@ -136,3 +136,19 @@ def test_the_container_image_health_check_has_a_listener_to_ask() -> None:
     settings = load_settings(REPO / "deploy" / "container" / "authsvc.yaml")
     assert settings.metrics.listen.endswith(":9464")
     assert "EXPOSE 9464" in dockerfile
+
+
+def test_nats_tls_files_resolve_beside_the_settings_and_go_in_pairs(tmp_path: Path) -> None:
+    config = tmp_path / "authsvc.yaml"
+    config.write_text("nats:\n  url: tls://nats.internal:4222\n  tls_ca: pki/ca.pem\n"
+                      "  tls_cert: pki/svc.pem\n  tls_key: pki/svc-key.pem\n"
+                      "policy:\n  paths: [p.yaml]\n")
+    nats = load_settings(config).nats
+    assert (nats.tls_ca, nats.tls_cert, nats.tls_key) == (
+        tmp_path / "pki/ca.pem", tmp_path / "pki/svc.pem", tmp_path / "pki/svc-key.pem")
+    assert nats.tls
+    config.write_text("nats:\n  tls_cert: svc.pem\npolicy:\n  paths: [p.yaml]\n")
+    with pytest.raises(ConfigError):
+        load_settings(config)
+    config.write_text("policy:\n  paths: [p.yaml]\n")
+    assert not load_settings(config).nats.tls

@@ -15,7 +15,7 @@ from authsvc.cli import main
 from authsvc.errors import ConfigError
 from authsvc.natsconf.generate import generate
 from authsvc.natsconf.keystore import KeyStore
-from authsvc.natsconf.render import MAX_CONTROL_LINE, ServerExtras
+from authsvc.natsconf.render import MAX_CONTROL_LINE, TLS_TIMEOUT, ServerExtras, ServerTls
 from authsvc.protocol import jwt
 from authsvc.settings import load_settings
 
@@ -142,3 +142,33 @@ def test_nats_config_warns_when_the_audit_stream_would_have_no_jetstream(
     assert main(argv) == 0
     assert capsys.readouterr().err.startswith("authsvc: warning:") is warned
     assert ("jetstream" in body((tmp_path / "n.conf").read_text())) is bool(jetstream_dir)
+
+
+def test_tls_options_write_the_tls_block(tmp_path: Path) -> None:
+    settings, _ = make(tmp_path, "config", True)
+    tls = ServerTls(cert_file="/etc/nats/server.pem", key_file="/etc/nats/server-key.pem",
+                    ca_file="/etc/nats/ca.pem", verify=True)
+    conf = body(generate(settings, ["APP"], extras=ServerExtras(tls=tls), now=NOW))
+    assert conf["tls"] == {"cert_file": "/etc/nats/server.pem",
+                           "key_file": "/etc/nats/server-key.pem", "ca_file": "/etc/nats/ca.pem",
+                           "verify": True, "timeout": TLS_TIMEOUT}
+    assert "tls" not in body(generate(settings, ["APP"], extras=ServerExtras(), now=NOW))
+
+
+@pytest.mark.parametrize(("nats", "options"), [
+    ({}, ["--tls-cert", "s.pem"]),                                     # no key
+    ({"url": "tls://127.0.0.1:4999"}, ["--tls-cert", "s.pem", "--tls-key", "k.pem",
+                                       "--tls-verify"]),               # verify without a CA
+    ({"url": "tls://127.0.0.1:4999"}, ["--tls-cert", "s.pem", "--tls-key", "k.pem",
+                                       "--tls-ca", "ca.pem", "--tls-verify"]),  # no client cert
+    ({}, ["--tls-cert", "s.pem", "--tls-key", "k.pem"]),               # authsvc would not use TLS
+])
+def test_tls_options_that_cannot_work_are_refused(
+        tmp_path: Path, nats: dict[str, str], options: list[str]) -> None:
+    make(tmp_path, "config", True)
+    conf = yaml.safe_load((tmp_path / "s.yaml").read_text())
+    conf["nats"].update(nats)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(conf))
+    out = tmp_path / "nats.conf"
+    assert main(["nats-config", "-c", str(tmp_path / "s.yaml"), "-o", str(out), *options]) == 2
+    assert not out.exists()
