@@ -66,6 +66,8 @@ class DenyReason(StrEnum):
     ACCOUNT_AMBIGUOUS = "account_ambiguous"
     EXPLICIT_DENY = "explicit_deny"
     ROLE_NOT_PERMITTED = "role_not_permitted"
+    # Only role-tagged allow rules matched, and the client asked for no role.
+    ROLE_REQUIRED = "role_required"
     CONNECTION_NOT_ALLOWED = "connection_not_allowed"
     OUTSIDE_CONNECT_WINDOW = "outside_connect_window"
     TEMPLATE_INVALID = "template_invalid"

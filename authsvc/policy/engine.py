@@ -8,6 +8,8 @@ Semantics (Cedar/IAM style: default deny, an explicit deny wins):
 2. Any matching identity-level ``deny`` rule wins, wherever it sits -> ``Deny(EXPLICIT_DENY)``.
 3. A client may ask for a role with CONNECT ``user: "role:<name>"``; then only allow rules
    with that ``role`` count, and none -> ``Deny(ROLE_NOT_PERMITTED)`` (Vault's role parameter).
+   Without a request only allow rules without a ``role`` count: a role is granted only to
+   a client that asks for it (none, but a role-tagged rule matched -> ``ROLE_REQUIRED``).
 4. Matching ``allow`` rules must all name one account; otherwise ``Deny(ACCOUNT_AMBIGUOUS)``.
    We never pick an account by file order.
 5. Otherwise their grants merge into one ``Grant`` (see ``merge``), every matching guardrail's
@@ -107,12 +109,19 @@ def _decide(matched: Sequence[Rule], traces: Sequence[RuleTrace], facts: Facts,
     if denying:
         return Deny(DenyReason.EXPLICIT_DENY, detail=f"denied by rule(s) {', '.join(denying)}",
                     rule_ids=tuple(denying))
-    allowing = [rule for rule in matched if rule.effect is Effect.ALLOW]
+    matching = [rule for rule in matched if rule.effect is Effect.ALLOW]
     role = requested_role(facts.request)
-    if role is not None:
-        allowing = [rule for rule in allowing if rule.role == role]
-        if not allowing:
-            return Deny(DenyReason.ROLE_NOT_PERMITTED, detail=f"role {role!r} not granted")
+    # A role-tagged rule applies only to a client that asks for its role, and a request
+    # for a role selects only that role's rules: asking can never widen a grant, and not
+    # asking never brings in a role's grant.
+    allowing = [rule for rule in matching if rule.role == role]
+    if role is not None and not allowing:
+        return Deny(DenyReason.ROLE_NOT_PERMITTED, detail=f"role {role!r} not granted")
+    if not allowing and matching:
+        roles = ", ".join(sorted({str(rule.role) for rule in matching}))
+        return Deny(DenyReason.ROLE_REQUIRED,
+                    detail=f"matching rules need a role ({roles}): connect with user "
+                           "role:<name>", rule_ids=tuple(sorted(r.id for r in matching)))
     if not allowing:
         return _no_match(traces)
     rule_ids = tuple(sorted(rule.id for rule in allowing))

@@ -271,3 +271,31 @@ def test_aws_conditions_only_ever_match_aws_identities(source: IdentitySource,
     assert ("allow" if isinstance(decision, Allow) else "deny") == expected
     if isinstance(decision, Deny):
         assert decision.reason is DenyReason.NO_MATCHING_RULE
+
+
+ROLES = """
+apiVersion: authsvc/v1
+kind: Policy
+rules:
+  - id: base
+    match: {source: nkey, subject: UOPS}
+    grant: {account: APP, subscribe: {allow: ["ops.status"]}}
+  - id: admin
+    role: admin
+    match: {source: nkey, subject: UOPS}
+    grant: {account: APP, publish: {allow: [">"]}}
+"""
+
+
+@pytest.mark.parametrize(("user", "rule_ids"), [
+    ("", ("base",)),                 # no role asked: the admin grant is not added
+    ("role:admin", ("admin",)),      # asked: only the role's rules
+])
+def test_a_role_is_granted_only_to_a_client_that_asks_for_it(
+        user: str, rule_ids: tuple[str, ...]) -> None:
+    from authsvc.policy import load_policy_text
+
+    identity = Identity(source=IdentitySource.NKEY, principal="nkey:UOPS", subject="UOPS")
+    decision = evaluate(identity, _request(Connection(user=user)), load_policy_text(ROLES),
+                        NOW)
+    assert isinstance(decision, Allow) and decision.grant.rule_ids == rule_ids
