@@ -7,7 +7,7 @@ warning has a stable ``code`` and names the rule (docs/policy.md lists them).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -75,11 +75,32 @@ def lint(policy: Policy, *, demo_keys: Mapping[str, str] | None = None) -> list[
     keys to pass (none for the shipped demo policy itself): this package cannot derive them.
     """
     found: list[Warning] = []
+    guarded = sorted(rule.id for rule in policy.rules
+                     if rule.is_guardrail and rule.permissions is not None
+                     and rule.permissions.publish)
     for rule in policy.rules:
         found.extend(_rule_warnings(rule))
         found.extend(_demo_identity(rule, demo_keys or {}))
+        found.extend(_responses_bypass_deny(rule, guarded))
     found.extend(_account_overlaps(policy))
     return found
+
+
+def _responses_bypass_deny(rule: Rule, guardrails: Sequence[str]) -> Iterator[Warning]:
+    # nats-server lets a client with resp publish to the reply subject of a message it
+    # received whatever its publish deny list says, and whoever may publish to a subject
+    # the client subscribes to picks that reply subject (checked against 2.15.1: a reply to
+    # secret.viaresp was delivered although the grant denied secret.>).
+    grant = rule.grant
+    if rule.effect is not Effect.ALLOW or grant is None or grant.responses is None:
+        return
+    denies = [*(["its publish deny list"] if grant.publish.deny else []),
+              *([f"guardrail(s) {', '.join(guardrails)}"] if guardrails else [])]
+    if denies:
+        yield Warning("responses_bypass_deny", rule.id,
+                      f"grants responses, and a reply goes to any subject the requester "
+                      f"names: {' and '.join(denies)} do not stop replies; keep responses "
+                      "off grants that must never publish there")
 
 
 def _allows(rule: Rule) -> Iterator[str]:
