@@ -119,6 +119,7 @@ def _rule_warnings(rule: Rule) -> Iterator[Warning]:
             yield Warning("broad_wildcard", rule.id,
                           f"{subject!r} ends in a wildcard at a high level")
     yield from _template_warnings(rule)
+    yield from _non_ascii(rule)
     yield from _never_matches(rule)
     yield from _github_unbound(rule)
     yield from _issuer_unbound(rule)
@@ -145,12 +146,37 @@ def _template_warnings(rule: Rule) -> Iterator[Warning]:
                           "values outside the token class deny at runtime")
 
 
+def _non_ascii(rule: Rule) -> Iterator[Warning]:
+    # A fullwidth > (U+FF1E) or a Greek Rho in APP looks like the ASCII one in review and is
+    # another subject or account to nats-server.
+    named = [("subject", subject) for subject in _subjects(rule)]
+    if rule.grant is not None:
+        named.insert(0, ("account", rule.grant.account))
+    for what, text in named:
+        odd = sorted({char for char in text if not char.isascii()})
+        if odd:
+            shown = ", ".join(f"U+{ord(char):04X}" for char in odd[:3])
+            yield Warning("non_ascii", rule.id,
+                          f"{what} {text!r} holds non-ASCII characters ({shown}): lookalikes "
+                          "of ASCII letters, '.', '*' or '>' name other subjects and accounts")
+
+
+def _subjects(rule: Rule) -> list[str]:
+    grant, guard = rule.grant, rule.permissions
+    return [*(grant.publish.allow + grant.publish.deny + grant.subscribe.allow
+              + grant.subscribe.deny if grant is not None else ()),
+            *(guard.publish + guard.subscribe if guard is not None else ())]
+
+
 def _never_matches(rule: Rule) -> Iterator[Warning]:
     match = rule.match
     if match is None:
         return
     if match.aws is not None and match.source not in (None, IdentitySource.AWS_IAM):
         yield Warning("never_matches", rule.id, "aws conditions only hold for aws_iam identities")
+    if match.issuer is not None and match.issuer != match.issuer.strip():
+        yield Warning("never_matches", rule.id, "issuer has leading or trailing whitespace; "
+                      "issuers are compared exactly")
     if match.subject is not None and match.subject_glob is not None and not any(
             glob.matches(subject) for glob in match.subject_glob for subject in match.subject):
         yield Warning("never_matches", rule.id, "no listed subject matches subject_glob")
