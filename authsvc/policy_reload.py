@@ -126,8 +126,11 @@ class PolicyReloader:
         self.interval = interval
         self.activations = 0
         self.rejections_by_reason: dict[str, int] = {}
-        self.failing = False  # the latest reload was rejected (cleared by an activation)
+        # The latest reload was rejected; cleared by an activation, or when the files on
+        # disk are back to the revision in force (the bad change was reverted).
+        self.failing = False
         self.last_rejected: Rejected | None = None
+        self._rejected_revision: str | None = None  # what the files held when last rejected
         self._audit = audit
         self._check_accounts = check_accounts
         self._lock = asyncio.Lock()
@@ -143,7 +146,16 @@ class PolicyReloader:
         async with self._lock:
             kept = self.holder.current.revision
             built: Built | Rejected | None = None
-            if await asyncio.to_thread(disk_revision, self.sources.paths) != kept:
+            disk = await asyncio.to_thread(disk_revision, self.sources.paths)
+            if disk == kept and self.failing:
+                self.failing = False
+                log.info("policy reload (%s): the files are back to revision %s, which is in "
+                         "force; the rejected change is gone", trigger, kept[:12])
+                return None
+            if trigger is Trigger.FILE_CHANGE and disk is not None \
+                    and disk == self._rejected_revision:
+                return None  # the files a SIGHUP just had rejected: nothing new to judge
+            if disk != kept:
                 built = await self._build(kept)
             if built is None:
                 # A file watcher sees touches and unrelated saves; an operator's SIGHUP
@@ -162,6 +174,7 @@ class PolicyReloader:
                     retired.append(self.holder.current)
                     self._activate(result, trigger, retired[-1].revision, added)
             if isinstance(result, Rejected):
+                self._rejected_revision = disk
                 self._reject(result, trigger, kept)
             if retired:  # the replaced policy, or a candidate refused here
                 self._spawn(retire(retired))
@@ -217,8 +230,10 @@ class PolicyReloader:
         self.rejections_by_reason[reason] = self.rejections_by_reason.get(reason, 0) + 1
         self.failing = True
         self.last_rejected = rejected
+        # One log line (line-based shippers split a traceback); the audit event has it all.
+        detail = " | ".join(line.strip() for line in rejected.detail.splitlines() if line.strip())
         log.error("policy reload (%s) rejected, %s: %s; still serving revision %s", trigger,
-                  rejected.reason, rejected.detail, kept[:12])
+                  rejected.reason, detail[:2000], kept[:12])
         self._record(REJECTED, trigger=str(trigger), reason=str(rejected.reason),
                      detail=rejected.detail, kept_revision=kept)
 

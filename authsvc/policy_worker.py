@@ -224,7 +224,8 @@ def write(result: Built | Rejected | None, out: BinaryIO) -> None:
 def child() -> None:
     """The child's main: a JSON request on stdin, the result on stdout."""
     gc.disable()  # a short life: nothing to gain from collecting, seconds to lose
-    os.nice(10)  # the service's own process comes first when they compete for a core
+    with contextlib.suppress(OSError):  # systemd's SystemCallFilter=~@resources: EPERM
+        os.nice(10)  # the service's own process comes first when they compete for a core
     request = json.loads(sys.stdin.buffer.read())
     sources = ReloadSources(paths=tuple(map(Path, request["paths"])),
                             test_paths=tuple(map(Path, request["test_paths"])),

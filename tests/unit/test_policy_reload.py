@@ -191,6 +191,28 @@ async def test_a_rejected_reload_keeps_the_last_good_policy(rig: Rig, policy_fil
     assert rig.events(ACTIVATED) == []
 
 
+async def test_reverting_a_rejected_change_clears_the_failure(rig: Rig,
+                                                              policy_file: Path) -> None:
+    good = policy_file.read_text()
+    policy_file.write_text("apiVersion: authsvc/v1\nkind: Policy\nrules: [\n")
+    assert reason(await rig.reloader.reload(Trigger.SIGNAL)) is RejectReason.POLICY_INVALID
+    assert rig.reloader.failing
+    policy_file.write_text(good)  # the operator reverts the bad edit
+    assert await rig.reloader.reload(Trigger.FILE_CHANGE) is None
+    assert not rig.reloader.failing  # authsvc_policy_reload_failing goes back to 0
+    assert len(rig.events(REJECTED)) == 1 and rig.events(ACTIVATED) == []
+
+
+async def test_a_change_rejected_on_sighup_is_not_judged_again_by_the_watcher(
+        rig: Rig, policy_file: Path) -> None:
+    policy_file.write_text("apiVersion: authsvc/v1\nkind: Policy\nrules: [\n")
+    assert reason(await rig.reloader.reload(Trigger.SIGNAL)) is RejectReason.POLICY_INVALID
+    assert await rig.reloader.reload(Trigger.FILE_CHANGE) is None  # same files, same verdict
+    assert reason(await rig.reloader.reload(Trigger.SIGNAL)) is RejectReason.POLICY_INVALID
+    assert rig.reloader.rejections == 2  # an operator's SIGHUP is always answered
+    assert rig.reloader.failing
+
+
 async def test_an_unchanged_policy_records_nothing(rig: Rig, policy_file: Path) -> None:
     before = rig.holder.current
     policy_file.touch()

@@ -171,3 +171,17 @@ def _running(marker: str) -> bool:
         except OSError:
             continue  # gone meanwhile
     return False
+
+
+async def test_a_child_that_may_not_lower_its_priority_still_builds(
+        monkeypatch: pytest.MonkeyPatch, policy_dir: Path) -> None:
+    # The shipped systemd unit denies setpriority (SystemCallFilter=~@resources, EPERM);
+    # os.nice then raises, and the child must build anyway.
+    refused = ("import os\n"
+               "def nice(_):\n"
+               "    raise PermissionError(1, 'Operation not permitted')\n"
+               "os.nice = nice\n"
+               "from authsvc.policy_worker import child; child()")
+    monkeypatch.setattr("authsvc.policy_worker._CHILD", ("-P", "-c", refused))
+    built = await build_elsewhere(ReloadSources(paths=(policy_dir,)))
+    assert isinstance(built, Built)
