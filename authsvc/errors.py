@@ -2,6 +2,7 @@
 
 AuthsvcError
  +-- ConfigError       settings or key material unusable (startup)
+ +-- UnavailableError  nats-server could not be reached at startup (worth a restart)
  +-- PolicyError       a policy file cannot be loaded; carries file/line/column
  +-- UpstreamError     an identity provider / STS / JWKS endpoint failed
  +-- SigningError      a JWT could not be signed
@@ -19,6 +20,13 @@ class AuthsvcError(Exception):
 
 class ConfigError(AuthsvcError):
     pass
+
+
+class UnavailableError(AuthsvcError):
+    """Something authsvc needs did not answer at startup; unlike a ConfigError, trying
+    again later may work, so the command exits ``EXIT_UNAVAILABLE`` for supervisors."""
+
+    exit_code = 69  # EX_UNAVAILABLE (sysexits.h)
 
 
 class PolicyError(AuthsvcError):

@@ -34,7 +34,7 @@ from authsvc.audit.jetstream import JetStreamSink, SinkConfig
 from authsvc.audit.keychange import key_set
 from authsvc.audit.stream import StreamSpec, subject_for
 from authsvc.clock import Clock, SystemClock
-from authsvc.errors import AuditError, ConfigError
+from authsvc.errors import AuditError, ConfigError, UnavailableError
 from authsvc.identity import VerifierRegistry
 from authsvc.minting import AccountKey, Lifetime, Minter, Mode
 from authsvc.natsconf.keystore import KeyStore
@@ -290,16 +290,31 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
         if type(exc) is nats.errors.Error or isinstance(exc, nats.errors.AuthorizationError):
             refused[:] = [text]  # a -ERR line, not a transport symptom (EOF, reset)
 
+    where = redact_url(settings.nats.url)
+
+    async def disconnected() -> None:
+        log.info("disconnected from nats-server at %s", where)  # also on our own close
+
+    async def reconnected() -> None:
+        last.clear()  # the next failure is news again
+        log.info("reconnected to nats-server at %s", where)
+
+    callbacks = {"error_cb": log_error, "disconnected_cb": disconnected,
+                 "reconnected_cb": reconnected, **options}
     try:
-        return await asyncio.wait_for(_connect(settings, keys, error_cb=log_error, **options),
+        return await asyncio.wait_for(_connect(settings, keys, **callbacks),
                                       settings.nats.startup_timeout)
     except TimeoutError:
         # The server's own refusal says more than the socket errors around it.
         seen = f" (last error: {(refused or last)[-1]})" if last else ""
-        raise ConfigError(f"cannot connect to nats-server at {redact_url(settings.nats.url)} "
-                          f"within {settings.nats.startup_timeout:g}s (nats.startup_timeout)"
-                          f"{seen}; is it running, and was its config generated from these "
-                          "keys?") from None
+        message = (f"cannot connect to nats-server at {redact_url(settings.nats.url)} within "
+                   f"{settings.nats.startup_timeout:g}s (nats.startup_timeout){seen}")
+        if refused:  # it answered and refused us: keys or config, which a retry cannot fix
+            raise ConfigError(f"{message}; was its config generated from these keys?") \
+                from None
+        # Nothing answered: it may still be starting. Exit 69, not 2, so a supervisor that
+        # treats 2 as "do not restart" (the systemd unit) tries again.
+        raise UnavailableError(f"{message}; is it running?") from None
     except (OSError, nats.errors.Error) as exc:
         raise ConfigError(f"cannot connect to nats-server at {redact_url(settings.nats.url)}: "
                           f"{type(exc).__name__} {exc}".rstrip()) from None
