@@ -71,6 +71,8 @@ class CalloutService:
         self._invalid_request = invalid_request
         # Answers given, by (decision, reason): what /metrics shows as authsvc_decisions_total.
         self.decisions: Counter[tuple[str, str]] = Counter()
+        # A failing disk fails every connect: say so once per interval, not per request.
+        self._audit_failures = Throttled(log)
 
     async def handle(self, payload: bytes, headers: Mapping[str, str] | None) -> bytes | None:
         """The reply to publish, or None to drop. Never raises."""
@@ -135,10 +137,12 @@ class CalloutService:
         # leaves an allow record that may have reached the file, so the deny says which.
         record = to_record(facts)
         self._audit.append(record)
+        _debug_decision(record)
         try:
             await self._audit.commit()
         except AuditError as exc:
-            log.warning("fault while deciding (%s): %s", DenyReason.AUDIT_UNAVAILABLE, exc)
+            self._audit_failures.note("audit log commit failed; refusing (%s): %s",
+                                      DenyReason.AUDIT_UNAVAILABLE, exc)
             return self._deny(request, Deny(DenyReason.AUDIT_UNAVAILABLE,
                                             f"{type(exc).__name__}: {exc}"),
                               now, started, identity=identity, revision=revision,
@@ -163,6 +167,8 @@ class CalloutService:
                       DenyReason.INTERNAL_ERROR)
         if not isinstance(exc, AuthsvcError):
             log.exception("unexpected fault while deciding; denying")
+        elif isinstance(exc, AuditError):
+            self._audit_failures.note("audit log write failed; refusing (%s): %s", reason, exc)
         else:
             log.warning("fault while deciding (%s): %s", reason, exc)
         return self._deny(request, Deny(reason, f"{type(exc).__name__}: {exc}"), now, started,
@@ -201,14 +207,17 @@ class CalloutService:
             latency_ms=started.total_ms(), stages_ms=started.stages, supersedes=supersedes)
 
     def _record(self, facts: DecisionFacts) -> None:
-        self._audit.append(to_record(facts))
+        record = to_record(facts)
+        self._audit.append(record)
+        _debug_decision(record)
 
     def _record_best_effort(self, facts: DecisionFacts) -> None:
         """Denials are answered even when the log is down: refusing is always safe."""
         try:
             self._record(facts)
         except AuditError as exc:
-            log.error("audit write failed for a %s (%s): %s", facts.outcome, facts.reason, exc)
+            self._audit_failures.note("audit write failed; the %s (%s) is answered but not "
+                                      "recorded: %s", facts.outcome.value, facts.reason, exc)
 
 
 class Stopwatch:
@@ -236,3 +245,39 @@ class Stopwatch:
 def _reply_address(request: ConnectRequest) -> ReplyAddress:
     return ReplyAddress(user_nkey=request.user_nkey, server_id=request.server.id,
                         server_xkey=request.server.xkey, sealed=request.sealed)
+
+
+class Throttled:
+    """Logs a recurring error at most once per ``interval`` seconds, saying how many like
+    it were held back, so a failing disk does not write one log line per connect."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 10.0) -> None:
+        self._log = logger
+        self._interval = interval
+        self._next = 0.0
+        self._held = 0
+
+    def note(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._held += 1
+            return
+        if self._held:
+            message += " (and %d more like it in the last %.0f s)"
+            args = (*args, self._held, self._interval)
+        self._log.error(message, *args)
+        self._next, self._held = now + self._interval, 0
+
+
+def _debug_decision(record: dict[str, object]) -> None:
+    """At DEBUG, one line per decision for troubleshooting (never a credential)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    identity = record.get("identity")
+    principal = identity.get("principal", "-") if isinstance(identity, dict) else "-"
+    rule_ids = record.get("rule_ids")
+    log.debug("decision %s %s principal=%s account=%s rules=%s user_nkey=%s latency_ms=%s",
+              record.get("decision"), record.get("reason"), principal,
+              record.get("account", "-"),
+              ",".join(map(str, rule_ids)) if isinstance(rule_ids, list) and rule_ids else "-",
+              record.get("user_nkey") or "-", record.get("latency_ms"))

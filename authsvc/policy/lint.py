@@ -103,21 +103,22 @@ def _responses_bypass_deny(rule: Rule, guardrails: Sequence[str]) -> Iterator[Wa
                       "off grants that must never publish there")
 
 
-def _allows(rule: Rule) -> Iterator[str]:
+def _allows(rule: Rule) -> Iterator[tuple[str, str]]:
     if rule.grant is not None:
-        yield from rule.grant.publish.allow
-        yield from rule.grant.subscribe.allow
+        yield from (("publish", subject) for subject in rule.grant.publish.allow)
+        yield from (("subscribe", subject) for subject in rule.grant.subscribe.allow)
 
 
 def _rule_warnings(rule: Rule) -> Iterator[Warning]:
-    for subject in _allows(rule):
+    for direction, subject in _allows(rule):
         tokens = subject.split(SEPARATOR)
         if subject in ACCOUNT_WIDE:
             yield Warning("account_wide_grant", rule.id,
-                          f"{subject!r} reaches the whole account; use a per-identity prefix")
+                          f"{direction} {subject!r} reaches the whole account; use a "
+                          "per-identity prefix")
         elif tokens[-1] in (WILDCARD, FULL_WILDCARD) and len(tokens) - 1 <= HIGH_LEVEL_TOKENS:
             yield Warning("broad_wildcard", rule.id,
-                          f"{subject!r} ends in a wildcard at a high level")
+                          f"{direction} {subject!r} ends in a wildcard at a high level")
     yield from _template_warnings(rule)
     yield from _non_ascii(rule)
     yield from _never_matches(rule)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import errno
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from authsvc.audit import AuditLog, FileSink
 from authsvc.clock import FixedClock
 from authsvc.domain import ConnectRequest, DenyReason, Identity
 from authsvc.identity import VerifierRegistry
@@ -236,6 +238,24 @@ async def test_unwritable_audit_log_turns_allow_into_error_deny(tmp_path: Path) 
     assert env.open_reply(reply)["nats"]["error"] == DenyReason.AUDIT_UNAVAILABLE
 
 
+@pytest.mark.parametrize("last", [b"{}", b"[1]"])
+async def test_an_audit_log_ending_in_a_record_that_is_not_chained_is_not_written_to(
+        tmp_path: Path, last: bytes) -> None:
+    env = Env(tmp_path, xkey=False)
+    earlier = AuditLog(FileSink(env.d.audit_path, fsync=False), instance="x",
+                       clock=FixedClock(NOW))
+    earlier.event("service.start")  # the chain so far, then a line that is not a record
+    earlier.close()
+    with env.d.audit_path.open("ab") as handle:
+        handle.write(last + b"\n")
+    before = env.d.audit_path.read_bytes()
+    reply = await env.handle(*env.sign(env.claims()))
+    assert reply is not None
+    assert env.open_reply(reply)["nats"]["error"] == DenyReason.AUDIT_UNAVAILABLE
+    assert env.parts.service.decisions[("error", "audit_unavailable")] == 1
+    assert env.d.audit_path.read_bytes() == before  # no second chain after the junk
+
+
 async def test_an_allow_whose_commit_fails_is_superseded_by_its_error_record(
         tmp_path: Path) -> None:
     # Fault injection: the line reaches the file, the fsync that would make it durable
@@ -333,3 +353,27 @@ async def test_client_tls_is_recorded_as_a_fingerprint(tmp_path: Path) -> None:
     assert record["tls"] == {"version": "1.3", "cipher": "TLS_AES_128_GCM_SHA256",
                              "fingerprint_sha256": fingerprint}
     assert "BEGIN CERTIFICATE" not in env.d.audit_path.read_text()
+
+
+async def test_a_failing_audit_log_is_logged_once_per_interval_not_per_request(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    env = Env(tmp_path, xkey=False, audit_path="/dev/full")
+    with caplog.at_level(logging.ERROR, logger="authsvc.service"):
+        for _ in range(20):
+            reply = await env.handle(*env.sign(env.claims()))
+            assert reply is not None
+            assert env.open_reply(reply)["nats"]["error"] == DenyReason.AUDIT_UNAVAILABLE
+    assert env.parts.service.decisions[("error", "audit_unavailable")] == 20
+    assert 1 <= len([r for r in caplog.records if r.name == "authsvc.service"]) <= 2
+
+
+async def test_debug_logs_one_line_per_decision_without_secrets(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    env = Env(tmp_path, xkey=False)
+    claims = env.claims()
+    with caplog.at_level(logging.DEBUG, logger="authsvc.service"):
+        await env.handle(*env.sign(claims))
+    lines = [r.getMessage() for r in caplog.records if r.name == "authsvc.service"]
+    writer = env.d.identity("writer")
+    assert len(lines) == 1 and f"nkey:{writer.public_key}" in lines[0]
+    assert claims["nats"]["connect_opts"]["sig"] not in lines[0]
