@@ -9,6 +9,7 @@ and where it came from. Secrets (key seeds) live in files referenced here, never
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,6 +39,44 @@ from authsvc.settings_identity import Duration, IdentitySettings
 ENV_PREFIX = "AUTHSVC_"
 
 
+def _empty_is_none(value: object) -> object:
+    """``AUTHSVC_AUDIT__SIGNING_KEY=`` (or ``""`` in the file) means "not set", the documented
+    default; pydantic would otherwise read it as ``Path(".")``, the working directory."""
+    return None if value == "" else value
+
+
+_OptionalPath = Annotated[Path | None, BeforeValidator(_empty_is_none)]
+
+# host:port, the host a [bracketed] IPv6 address, a name, an IPv4 address or empty (all).
+_LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):([0-9]{1,5})")
+
+
+def _check_port(port: int | None) -> None:
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError("the port must be a number from 1 to 65535")
+
+
+def _nats_url(value: str) -> str:
+    """One nats-server URL. nats-config and the client read its port with urlparse, which
+    raises (quoting the value) on a bad one: check it here, where the error names the field."""
+    if "," in value:
+        raise ValueError("must be a single nats://host:port; a comma-separated list of "
+                         "servers is not supported")
+    try:
+        parsed = urlparse(value)
+        scheme, hostname = parsed.scheme, parsed.hostname
+    except ValueError:  # e.g. an unclosed [ around an IPv6 host
+        scheme, hostname = "", None
+    if scheme not in {"nats", "tls"} or not hostname:
+        raise ValueError("must look like nats://host:port")
+    try:
+        port = parsed.port
+    except ValueError:  # not a number, or outside 0..65535
+        port = 0
+    _check_port(port)
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,19 +94,16 @@ class NatsSettings(_Section):
                                 " written by nats-config (seconds)")
     startup_timeout: float = Field(30.0, gt=0, description="give up (exit 2) when nats-server "
                                    "cannot be reached at startup within this many seconds")
-    tls_ca: Path | None = Field(None, description="CA certificate(s) (PEM) that nats-server's "
+    tls_ca: _OptionalPath = Field(None, description="CA certificate(s) (PEM) that nats-server's "
                                 "certificate must chain to; default: the system's trusted CAs")
-    tls_cert: Path | None = Field(None, description="client certificate (PEM) the service "
+    tls_cert: _OptionalPath = Field(None, description="client certificate (PEM) the service "
                                   "presents, for a nats-server with tls verify")
-    tls_key: Path | None = Field(None, description="private key (PEM) of tls_cert")
+    tls_key: _OptionalPath = Field(None, description="private key (PEM) of tls_cert")
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parsed = urlparse(value)
-        if parsed.scheme not in {"nats", "tls"} or not parsed.hostname:
-            raise ValueError("must look like nats://host:port")
-        return value
+        return _nats_url(value)
 
     @model_validator(mode="after")
     def _client_certificate(self) -> NatsSettings:
@@ -125,7 +161,7 @@ class AuditJetStreamSettings(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return NatsSettings._url(value) if value else value
+        return _nats_url(value) if value else value
 
 
 class AuditSettings(_Section):
@@ -137,7 +173,7 @@ class AuditSettings(_Section):
     fsync: bool = Field(True, description="fsync every record before answering")
     instance: str = Field("", max_length=128, description="this writer's name in every record "
                           "and checkpoint; empty = the host name")
-    signing_key: Path | None = Field(None, description="nkey seed that signs checkpoints; "
+    signing_key: _OptionalPath = Field(None, description="nkey seed that signs checkpoints; "
                                      "empty = audit.nk in keys.dir (made by `keys init`)")
     checkpoint_interval: float = Field(300.0, ge=0, description="seconds between signed "
                                        "checkpoints (also written at rotation and stop); 0 = "
@@ -149,10 +185,21 @@ class AuditSettings(_Section):
 
 
 class MetricsSettings(_Section):
-    listen: str = Field("", pattern=r"^(|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):\d{1,5})$",
-                        description="host:port for Prometheus /metrics (no authentication: "
+    listen: str = Field("", description="host:port for Prometheus /metrics (no authentication: "
                         "bind to loopback or a private interface), e.g. 127.0.0.1:9464; "
                         "empty = off")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if not value:
+            return value
+        match = _LISTEN.fullmatch(value)
+        if match is None:
+            raise ValueError("must be host:port (e.g. 127.0.0.1:9464 or [::1]:9464), or empty "
+                             "for off")
+        _check_port(int(match[2]))
+        return value
 
 
 class ServiceSettings(_Section):

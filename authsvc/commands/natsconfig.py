@@ -27,7 +27,9 @@ def register(sub: Any) -> None:
     parser.add_argument("-c", "--config", type=Path, required=True, help="settings YAML file")
     parser.add_argument("-o", "--out", type=Path, help="write here instead of stdout")
     parser.add_argument("--websocket-port", type=int,
-                        help="add a (plain, loopback) WebSocket listener")
+                        help="add a WebSocket listener on nats.url's host, without TLS "
+                             "(tokens in plaintext: keep that host loopback and put a TLS "
+                             "proxy in front; warns otherwise)")
     parser.add_argument("--monitor-port", type=int, help="add the HTTP monitoring listener")
     parser.add_argument("--tls-cert", metavar="FILE",
                         help="TLS on the client port: the server's certificate (PEM); with "
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from authsvc.commands.policy_inputs import account_problems
     from authsvc.errors import ConfigError
     from authsvc.natsconf.generate import generate
-    from authsvc.natsconf.render import ServerExtras
+    from authsvc.natsconf.render import Listener, ServerExtras
     from authsvc.policy import load_policy
     from authsvc.server import policy_accounts
     from authsvc.settings import load_settings
@@ -72,8 +74,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"authsvc: warning: audit.sink is {settings.audit.sink!r} but this config "
               "enables no JetStream; pass --jetstream-dir DIR, or set audit.jetstream.url "
               "to a JetStream-enabled server", file=sys.stderr)
+    listener = Listener.from_url(settings.nats.url)
+    if args.websocket_port is not None and not listener.loopback:
+        print(f"authsvc: warning: the WebSocket listener has no TLS and listens on "
+              f"{listener.host} (nats.url's host), which is not loopback: client tokens "
+              "would cross the network in plaintext; generate with a loopback nats.url host "
+              "and put a TLS proxy in front", file=sys.stderr)
     if args.out:
-        args.out.write_text(text)
+        try:
+            args.out.write_text(text)
+        except OSError as exc:  # e.g. a missing folder: say which path, not a traceback
+            raise ConfigError(f"cannot write {args.out} (-o): {exc.strerror}") from None
         print(f"wrote {args.out} ({settings.nats.mode} mode, accounts: {', '.join(accounts)})")
     else:
         sys.stdout.write(text)

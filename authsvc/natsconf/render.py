@@ -13,6 +13,7 @@ checked against nats-server 2.15 in tests/integration):
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,16 @@ class Listener:
     def from_url(cls, url: str) -> Listener:
         parsed = urlparse(url)
         return cls(host=parsed.hostname or "127.0.0.1", port=parsed.port or 4222)
+
+    @property
+    def loopback(self) -> bool:
+        """Whether only this host can reach the listener (``localhost`` or a loopback IP)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name: it may resolve to any interface
+            return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +98,8 @@ def base_options(listener: Listener, extras: ServerExtras, *,
     if extras.monitor_port is not None:
         body["http"] = f"{listener.host}:{extras.monitor_port}"
     if extras.websocket_port is not None:
-        # Plain WS on loopback for local tests; put TLS in front in production.
+        # Without TLS, on the client port's host: tokens cross it in plaintext, so keep that
+        # host loopback (nats-config warns otherwise) and put a TLS proxy in front.
         body["websocket"] = {"host": listener.host, "port": extras.websocket_port,
                              "no_tls": True}
     if extras.jetstream_dir is not None:

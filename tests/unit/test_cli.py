@@ -47,13 +47,20 @@ def test_keys_user_writes_a_private_seed_and_prints_its_public_key(
     assert seed_file.read_text().strip() == seed
 
 
-def test_bad_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("text", "field"), [
+    ("nats:\n  url: http://nope\n", "nats.url"),
+    ("nats:\n  url: nats://127.0.0.1:99999\n", "nats.url"),
+    # Used to pass, connect, then end serve in an OverflowError traceback.
+    ("metrics:\n  listen: 127.0.0.1:99999\n", "metrics.listen"),
+])
+def test_bad_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
+                             field: str) -> None:
     config = tmp_path / "authsvc.yaml"
-    config.write_text("nats:\n  url: http://nope\npolicy:\n  paths: [p.yaml]\n")
+    config.write_text(text + "policy:\n  paths: [p.yaml]\n")
     assert main(["serve", "-c", str(config)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("authsvc: error: invalid settings")
-    assert "nats.url" in err
+    assert field in err
 
 
 def test_unknown_command_is_a_usage_error() -> None:

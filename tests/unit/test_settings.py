@@ -152,3 +152,52 @@ def test_nats_tls_files_resolve_beside_the_settings_and_go_in_pairs(tmp_path: Pa
         load_settings(config)
     config.write_text("policy:\n  paths: [p.yaml]\n")
     assert not load_settings(config).nats.tls
+
+
+@pytest.mark.parametrize(("section", "value", "field"), [
+    ("nats:\n  url", "nats://secret-host:abc", "nats.url"),            # not a number
+    ("nats:\n  url", "nats://secret-host:99999", "nats.url"),          # above 65535
+    ("nats:\n  url", "nats://secret-host:0", "nats.url"),
+    ("nats:\n  url", "nats://secret-host:4222,nats://b:4222", "nats.url"),  # a server list
+    ("nats:\n  url", "nats://[secret-host", "nats.url"),               # unclosed IPv6 bracket
+    ("audit:\n  jetstream:\n    url", "nats://secret-host:70000", "audit.jetstream.url"),
+    ("metrics:\n  listen", "secret-host:99999", "metrics.listen"),     # crashed serve later
+    ("metrics:\n  listen", "secret-host:0", "metrics.listen"),
+    ("metrics:\n  listen", "secret-host", "metrics.listen"),           # no port
+])
+def test_a_bad_address_names_the_field_and_not_the_value(
+        tmp_path: Path, section: str, value: str, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, f"policy:\n  paths: [p]\n{section}: '{value}'\n"))
+    fields = [line.strip().split(":")[0] for line in str(info.value).splitlines()[1:]]
+    assert fields == [field]
+    assert "secret-host" not in str(info.value)
+
+
+@pytest.mark.parametrize("listen", ["", "127.0.0.1:9464", "[::1]:65535", ":1",
+                                    "metrics.local:9464"])
+def test_metrics_listen_takes_host_port_or_empty(tmp_path: Path, listen: str) -> None:
+    settings = load_settings(write(tmp_path, "policy:\n  paths: [p]\nmetrics:\n"
+                                             f"  listen: '{listen}'\n"))
+    assert settings.metrics.listen == listen
+
+
+@pytest.mark.parametrize("url", ["nats://127.0.0.1", "tls://nats.internal:65535", "nats://[::1]:4222"])
+def test_a_single_nats_url_with_or_without_a_port_loads(tmp_path: Path, url: str) -> None:
+    assert load_settings(write(tmp_path, f"policy:\n  paths: [p]\nnats:\n  url: '{url}'\n")
+                         ).nats.url == url
+
+
+@pytest.mark.parametrize("variable", ["AUTHSVC_AUDIT__SIGNING_KEY", "AUTHSVC_NATS__TLS_CA"])
+def test_an_empty_optional_path_means_the_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    # Not Path("."): an empty signing_key meant "read the key file ." (a directory).
+    monkeypatch.setenv(variable, "")
+    settings = load_settings(write(tmp_path, "policy:\n  paths: [p]\n"))
+    assert settings.audit.signing_key is None
+    assert settings.nats.tls_ca is None and not settings.nats.tls
+    monkeypatch.delenv(variable)
+    settings = load_settings(write(tmp_path, "policy:\n  paths: [p]\naudit:\n  signing_key: ''\n"
+                                             "nats:\n  tls_cert: ''\n  tls_key: ''\n"))
+    assert settings.audit.signing_key is None
+    assert (settings.nats.tls_cert, settings.nats.tls_key) == (None, None)

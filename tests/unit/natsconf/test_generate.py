@@ -15,7 +15,13 @@ from authsvc.cli import main
 from authsvc.errors import ConfigError
 from authsvc.natsconf.generate import generate
 from authsvc.natsconf.keystore import KeyStore
-from authsvc.natsconf.render import MAX_CONTROL_LINE, TLS_TIMEOUT, ServerExtras, ServerTls
+from authsvc.natsconf.render import (
+    MAX_CONTROL_LINE,
+    TLS_TIMEOUT,
+    Listener,
+    ServerExtras,
+    ServerTls,
+)
 from authsvc.protocol import jwt
 from authsvc.settings import load_settings
 
@@ -172,3 +178,41 @@ def test_tls_options_that_cannot_work_are_refused(
     out = tmp_path / "nats.conf"
     assert main(["nats-config", "-c", str(tmp_path / "s.yaml"), "-o", str(out), *options]) == 2
     assert not out.exists()
+
+
+def test_an_output_folder_that_does_not_exist_is_a_config_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make(tmp_path, "config", True)
+    out = tmp_path / "missing" / "nats-server.conf"
+    assert main(["nats-config", "-c", str(tmp_path / "s.yaml"), "-o", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("authsvc: error:")
+    assert not out.parent.exists()  # refused, not created
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("10.0.0.5", False), ("nats.internal", False)])
+def test_only_loopback_hosts_count_as_loopback(host: str, loopback: bool) -> None:
+    assert Listener(host=host, port=4222).loopback is loopback
+
+
+@pytest.mark.parametrize(("url", "websocket", "warned"), [
+    ("nats://0.0.0.0:4999", True, True), ("nats://10.0.0.5:4999", True, True),
+    ("nats://127.0.0.1:4999", True, False), ("nats://0.0.0.0:4999", False, False)])
+def test_nats_config_warns_when_plain_websocket_leaves_loopback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, websocket: bool,
+        warned: bool) -> None:
+    make(tmp_path, "config", True)
+    document = yaml.safe_load((tmp_path / "s.yaml").read_text())
+    document["nats"]["url"] = url
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(document))
+    argv = ["nats-config", "-c", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "n.conf")]
+    if websocket:
+        argv += ["--websocket-port", "8080"]
+    assert main(argv) == 0
+    assert capsys.readouterr().err.startswith("authsvc: warning:") is warned
+    conf = body((tmp_path / "n.conf").read_text())
+    if websocket:  # what --websocket-port's help says: nats.url's host, without TLS
+        assert conf["websocket"] == {"host": url[7:-5], "port": 8080, "no_tls": True}
+    else:
+        assert "websocket" not in conf
