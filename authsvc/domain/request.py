@@ -46,6 +46,8 @@ class ClientInfo:
 
     @property
     def connection_type(self) -> ConnectionType:
+        """The transport, or ``UNKNOWN`` for an empty or unrecognised ``type``: a fact that
+        cannot be read, never one to guess (policy conditions on it fail closed)."""
         if self.kind.lower() == "leafnode":
             return ConnectionType.LEAFNODE
         return {

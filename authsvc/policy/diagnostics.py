@@ -40,8 +40,15 @@ _HINTS = {
                    "groups, aws, source_cidrs, connection_types",
     "ttl_exceeds_max": "raise defaults.max_ttl or lower defaults.ttl",
     "cidr_invalid": "write a network address with its prefix, e.g. 10.0.0.0/8",
+    "cidr_scoped": "a policy cannot check which interface a client came in on; list "
+                   "global (non-link-local) networks without a %zone",
+    "cidr_ipv4_mapped": "clients at ::ffff:a.b.c.d are matched as a.b.c.d, so write "
+                        "the IPv4 network",
     "time_zone_required": "name an IANA zone, e.g. time_zone: Europe/Berlin or UTC",
     "zone_invalid": "use an IANA zone name such as UTC or America/New_York",
+    "zone_host_dependent": "use an IANA Area/Location name such as Europe/Berlin, or UTC; "
+                           "localtime, posixrules, Factory, posix/... and right/... mean "
+                           "different things on different hosts",
     "clock_invalid": "write 24-hour HH:MM, e.g. 08:00 or 18:30",
     "claim_test_empty": "e.g. tenant: {present: true} or groups: {contains_any: [...]}",
     "match_required": "add a match, or give a deny rule permissions to make it a guardrail",

@@ -6,6 +6,9 @@ Semantics (Cedar/IAM style: default deny, an explicit deny wins):
    failed did so on connection facts (source address, connection type) or outside their
    connect windows, the reason says so (``CONNECTION_NOT_ALLOWED``, ``OUTSIDE_CONNECT_WINDOW``).
 2. Any matching identity-level ``deny`` rule wins, wherever it sits -> ``Deny(EXPLICIT_DENY)``.
+   A condition on a connection fact that cannot be read (a client host that is no IP
+   address, an unknown connection type) holds for deny rules and guardrails and fails for
+   allow rules (``Rule.fails_closed``): an unreadable fact never escapes a deny.
 3. A client may ask for a role with CONNECT ``user: "role:<name>"``; then only allow rules
    with that ``role`` count, and none -> ``Deny(ROLE_NOT_PERMITTED)`` (Vault's role parameter).
    Without a request only allow rules without a ``role`` count: a role is granted only to
@@ -94,8 +97,9 @@ def _trace(rule: Rule, facts: Facts) -> RuleTrace:
     # lists all failing conditions, and conditions are cheap and side-effect free.
     failed: list[str] = []
     missing: list[str] = []
+    if_unknown = rule.fails_closed
     for condition in rule.conditions:
-        if not condition.holds(facts):
+        if not condition.holds(facts, if_unknown=if_unknown):
             failed.append(condition.key)
             if isinstance(condition, ClaimHolds) and condition.missing(facts):
                 missing.append(condition.name)

@@ -75,7 +75,7 @@ def _rule_reads(rule: Rule, facts: Facts, gaps: Gaps) -> tuple[str, ...]:
         name = _attribute(condition)
         if name is not None and gaps.lacks(name, facts.identity):
             reads.append(condition.key)
-        elif not condition.holds(facts):
+        elif not condition.holds(facts, if_unknown=rule.fails_closed):
             return ()  # decided: this rule does not match, whatever the unknowns hold
     if rule.effect is Effect.ALLOW and rule.role is not None and gaps.requested_role:
         reads.append("role")

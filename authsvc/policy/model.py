@@ -106,10 +106,33 @@ def _cidr(value: object) -> object:
         return value
     try:
         # strict=True: "10.0.0.1/8" (host bits set) is a typo for a network, not a wider one.
-        return ipaddress.ip_network(value, strict=True)
+        network = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
         raise PydanticCustomError("cidr_invalid", "invalid CIDR {value}: {problem}",
                                   {"value": repr(value), "problem": str(exc)}) from exc
+    if isinstance(network, ipaddress.IPv6Network):
+        if network.network_address.scope_id is not None:
+            # ipaddress keeps "%eth0" but ignores it in ``in``: a host on any interface
+            # would match, and nothing here knows which interface a client came in on.
+            raise PydanticCustomError("cidr_scoped", "CIDR {value} names an interface zone",
+                                      {"value": repr(value)})
+        if network.subnet_of(_IPV4_MAPPED):
+            # Client hosts in this range are matched as the IPv4 address they stand for
+            # (matchers.client_address), so this network could never match.
+            raise PydanticCustomError(
+                "cidr_ipv4_mapped", "CIDR {value} is IPv4-mapped; write it as {ipv4}",
+                {"value": repr(value), "ipv4": repr(_unmapped(network))})
+    return network
+
+
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def _unmapped(network: ipaddress.IPv6Network) -> str:
+    """The IPv4 network an IPv4-mapped IPv6 network stands for."""
+    first = network.network_address.ipv4_mapped
+    assert first is not None  # network lies in ::ffff:0:0/96
+    return f"{first}/{network.prefixlen - 96}"
 
 
 def _glob(value: object) -> object:
@@ -339,6 +362,14 @@ class Rule(BaseModel):
     def is_guardrail(self) -> bool:
         """A deny rule with ``permissions``: it narrows grants instead of refusing connects."""
         return self.effect is Effect.DENY and self.permissions is not None
+
+    @property
+    def fails_closed(self) -> bool:
+        """Whether a condition on a fact that cannot be read (an unparseable client host,
+        an unknown connection type) holds for this rule: yes for a deny rule or guardrail,
+        which must not be escaped that way; no for an allow rule, which must not grant on it.
+        """
+        return self.effect is Effect.DENY
 
     @cached_property
     def conditions(self) -> tuple[Condition, ...]:

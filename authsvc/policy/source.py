@@ -4,8 +4,10 @@ PyYAML's ``SafeLoader`` is lenient in ways that hurt a security policy, so this 
 
 - refuses duplicate mapping keys (PyYAML silently keeps the last one, so a reviewer could read
   a different grant than the one that takes effect) and non-string keys;
-- refuses aliases and ``<<`` merge keys: every rule reads on its own, and alias fan-out cannot
-  blow up validation time;
+- refuses anchors, aliases and ``<<`` merge keys: every rule reads on its own, and alias
+  fan-out cannot blow up validation time;
+- refuses explicit tags (``!!int 1:30``, ``!!bool no``, ``!!binary``): they would bring back
+  the YAML 1.1 readings below, and types no policy key takes;
 - refuses empty values and ``null``/``~``: ``subject:`` left blank must not silently drop a
   match condition and widen a rule, so a key is either given a value or left out;
 - resolves scalars closer to YAML 1.2: only ``true``/``false`` are booleans (``NO`` and ``on``
@@ -14,7 +16,8 @@ PyYAML's ``SafeLoader`` is lenient in ways that hurt a security policy, so this 
 
 The loaders themselves, libyaml's fast one and the pure-Python reference, are in
 ``yaml_loaders``. Pure: takes text, returns values. Errors are ``Problem``s (``yaml_syntax``,
-``yaml_refused``, ``yaml_character``, ``duplicate_key``) with 1-based line and column.
+``yaml_refused``, ``yaml_anchor``, ``yaml_tag``, ``yaml_character``, ``duplicate_key``) with
+1-based line and column.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from authsvc.policy.problems import Problem
-from authsvc.policy.yaml_loaders import DuplicateKey, FastLoader, ReferenceLoader, StrictLoader
+from authsvc.policy.yaml_loaders import (
+    DuplicateKey,
+    FastLoader,
+    ReferenceLoader,
+    Refused,
+    StrictLoader,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +114,16 @@ def _parse(make: Callable[[str], StrictLoader], text: str, name: str) -> ParsedS
 
 def _marked_error(exc: yaml.MarkedYAMLError, name: str) -> Problem:
     # yaml_refused: YAML that policy files do not take (aliases, several documents, empty
-    # values, merge keys, non-string keys); yaml_syntax: not YAML at all.
+    # values, merge keys, non-string keys), yaml_anchor / yaml_tag for anchors and explicit
+    # tags (``Refused`` carries its code); yaml_syntax: not YAML at all.
     refused = isinstance(exc, yaml.composer.ComposerError | yaml.constructor.ConstructorError)
     code = "yaml_refused" if refused else "yaml_syntax"
     mark = exc.problem_mark or exc.context_mark
     message = exc.problem or exc.context or "invalid YAML"
     hint = ""
-    if exc.problem and exc.context:
+    if isinstance(exc, Refused):
+        code, hint = exc.code, exc.hint
+    elif exc.problem and exc.context:
         hint = exc.context + (f" that starts at {exc.context_mark.line + 1}:"
                               f"{exc.context_mark.column + 1}" if exc.context_mark else "")
     if mark is None:

@@ -26,7 +26,13 @@ from typing import Any
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.events import CollectionStartEvent, DocumentStartEvent, ScalarEvent, SequenceStartEvent
+from yaml.events import (
+    CollectionStartEvent,
+    DocumentStartEvent,
+    NodeEvent,
+    ScalarEvent,
+    SequenceStartEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.parser import Parser
 from yaml.reader import Reader
@@ -58,12 +64,46 @@ class NotPlain(yaml.YAMLError):
     """Text the fast loader leaves to the reference loader."""
 
 
+class Refused(yaml.composer.ComposerError):
+    """YAML that policy files do not take, with the stable ``code`` and ``hint`` to report."""
+
+    def __init__(self, problem: str, mark: Any, *, code: str, hint: str) -> None:
+        # ``mark``: PyYAML's or libyaml's Mark (an event's ``start_mark``).
+        super().__init__(problem=problem, problem_mark=mark)
+        self.code = code
+        self.hint = hint
+
+
+_YAML_PREFIX = "tag:yaml.org,2002:"
+_NO_SHARING = "write the value out in full: every rule reads on its own"
+
+
 class _StrictComposer(Composer):
+    """Refuses aliases, anchors and explicit tags, on any node.
+
+    Anchors only exist for aliases. An explicit tag brings back what the resolver rules
+    out (``!!int 1:30`` is 90, ``!!int 010`` is 8, ``!!bool no`` is false) and types no
+    policy key takes (``!!timestamp``, ``!!binary``, ``!!set``): a value is read as it is
+    written, or quoted to be a string. Untagged plain and quoted scalars carry no tag in
+    their events (PyYAML ``Parser.parse_node``), so they are not affected.
+    """
+
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(yaml.AliasEvent):  # type: ignore[attr-defined]
-            event = self.peek_event()  # type: ignore[attr-defined]
-            raise yaml.composer.ComposerError(
-                None, None, "aliases are not supported in policy files", event.start_mark)
+        event = self.peek_event()  # type: ignore[attr-defined]
+        if isinstance(event, yaml.AliasEvent):
+            raise Refused("aliases are not supported in policy files", event.start_mark,
+                          code="yaml_refused", hint=_NO_SHARING)
+        if isinstance(event, NodeEvent) and event.anchor is not None:
+            raise Refused(f"anchor &{event.anchor} is not supported in policy files",
+                          event.start_mark, code="yaml_anchor", hint=_NO_SHARING)
+        if isinstance(event, ScalarEvent | CollectionStartEvent) and event.tag is not None:
+            tag = event.tag
+            written = f"!!{tag.removeprefix(_YAML_PREFIX)}" if tag.startswith(_YAML_PREFIX) \
+                else tag
+            raise Refused(f"explicit tag {written} is not supported in policy files",
+                          event.start_mark, code="yaml_tag",
+                          hint="remove the tag: only true and false are booleans, integers "
+                               "are plain decimals, and quotes make a string")
         return super().compose_node(parent, index)
 
 

@@ -14,10 +14,12 @@ import pytest
 import yaml
 
 from authsvc.cli import main
+from authsvc.domain import Identity, IdentitySource
 from authsvc.policy import Policy, load_policy_text
-from authsvc.policy.cases import Case
+from authsvc.policy.cases import Case, CaseConnection
 from authsvc.policy.diff import PolicyDiff, diff
-from authsvc.policy.gaps import Undecided
+from authsvc.policy.gaps import Gaps, Undecided, undecided
+from authsvc.policy.matchers import Facts
 from authsvc.policy.seen import seen_identities
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -199,3 +201,19 @@ def test_test_cases_are_complete_and_never_undecided() -> None:
     (change,) = diff(_policy(EDGE), _policy(), [case]).identities
     assert (change.before, change.after) == ("allow APP", "deny no_matching_rule")
     assert change.undecided_before == ()
+
+
+def test_an_unreadable_host_rules_out_an_allow_but_not_a_deny() -> None:
+    # A deny rule's source_cidrs holds for a host that is no address (fail closed), so only
+    # the claim the log lacks decides it; the same allow rule is decided: it cannot match.
+    match = '{source: oidc, claims: {role: {equals: admin}}, source_cidrs: ["10.0.0.0/8"]}'
+    policy = load_policy_text(
+        "apiVersion: authsvc/v1\nkind: Policy\nrules:\n"
+        f"  - {{id: admins, match: {match}, grant: {{account: APP}}}}\n"
+        f"  - {{id: no-admins-here, effect: deny, match: {match}}}\n")
+    identity = Identity(source=IdentitySource.OIDC, subject="u1", issuer=IDP,
+                        principal="oidc:u1")
+    facts = Facts(identity=identity, request=CaseConnection(host="localhost").build(NOW),
+                  now=NOW)
+    assert undecided(policy.rules, facts, Gaps(attributes=None)) == (
+        Undecided("no-admins-here", ("claims.role",)),)

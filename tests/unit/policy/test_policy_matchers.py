@@ -10,6 +10,8 @@ from authsvc.errors import PolicyError
 from authsvc.policy import load_policy_text
 from authsvc.policy.claims import ClaimTest
 from authsvc.policy.globs import Glob
+from authsvc.policy.matchers import client_address
+from authsvc.policy.problems import code_of
 from authsvc.policy.windows import Window, time_left
 
 
@@ -56,7 +58,113 @@ def test_window_crossing_midnight_and_dst() -> None:
     assert time_left((window,), "UTC", datetime(2026, 3, 29, 12, tzinfo=UTC)) is None
 
 
+# America/New_York, 2026: on Sunday 03-08 02:00 EST jumps to 03:00 EDT (07:00 UTC); on
+# Sunday 11-01 02:00 EDT falls back to 01:00 EST (06:00 UTC), so 01:00-01:59 comes twice.
+@pytest.mark.parametrize(("start", "end", "at", "left"), [
+    # spring forward, end in the gap: 02:59 closes at its earlier reading, 01:59 EST
+    ("00:00", "02:59", "2026-03-08T06:58:00", timedelta(minutes=1)),   # 01:58 EST
+    ("00:00", "02:59", "2026-03-08T07:00:00", None),                    # 03:00 EDT
+    ("00:00", "02:59", "2026-03-08T07:50:00", None),                    # 03:50 EDT
+    # spring forward, start in the gap: 02:30 opens at its later reading, 03:30 EDT
+    ("02:30", "05:00", "2026-03-08T07:29:00", None),                    # 03:29 EDT
+    ("02:30", "05:00", "2026-03-08T07:30:00", timedelta(hours=1, minutes=30)),
+    # fall back, end in the repeated hour: closes the first time 01:30 comes (EDT)
+    ("00:00", "01:30", "2026-11-01T05:29:00", timedelta(minutes=1)),   # 01:29 EDT
+    ("00:00", "01:30", "2026-11-01T05:30:00", None),                    # 01:30 EDT
+    ("00:00", "01:30", "2026-11-01T06:10:00", None),                    # 01:10 EST
+    # fall back, start in the repeated hour: opens the second time 01:30 comes (EST)
+    ("01:30", "03:00", "2026-11-01T05:40:00", None),                    # 01:40 EDT
+    ("01:30", "03:00", "2026-11-01T06:29:00", None),                    # 01:29 EST
+    ("01:30", "03:00", "2026-11-01T06:30:00", timedelta(hours=1, minutes=30)),  # 01:30 EST
+])
+def test_a_window_never_gains_time_in_a_dst_transition(start: str, end: str, at: str,
+                                                       left: timedelta | None) -> None:
+    window = Window.model_validate({"days": ["sun"], "start": start, "end": end})
+    now = datetime.fromisoformat(at).replace(tzinfo=UTC)
+    assert time_left((window,), "America/New_York", now) == left
+
+
+@pytest.mark.parametrize(("at", "left"), [
+    ("2026-03-29T00:20:00", timedelta(minutes=10)),  # 01:20 CET
+    ("2026-03-29T00:40:00", None),                   # 01:40 CET: 02:30 read as 01:30 CET
+    ("2026-03-29T01:20:00", None),                   # 03:20 CEST
+])
+def test_a_window_across_midnight_ending_in_the_gap_closes_before_it(
+        at: str, left: timedelta | None) -> None:
+    window = Window.model_validate({"days": ["sat"], "start": "22:00", "end": "02:30"})
+    now = datetime.fromisoformat(at).replace(tzinfo=UTC)
+    assert time_left((window,), "Europe/Berlin", now) == left
+
+
 BASE = "apiVersion: authsvc/v1\nkind: Policy\nrules:\n  - id: r\n"
+WINDOWED = ("    match: {source: nkey}\n"
+            "    grant:\n      account: A\n      windows: [{start: '08:00', end: '09:00'}]\n"
+            "      time_zone: ")
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory", "posix/Europe/Berlin",
+                                  "right/UTC", "posix", "LocalTime", "RIGHT/Europe/Berlin"])
+def test_zones_that_depend_on_the_host_are_refused(zone: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(BASE + WINDOWED + f"'{zone}'\n", name="p.yaml")
+    assert (code_of(caught.value), caught.value.line, caught.value.column) == (
+        "zone_host_dependent", 9, 18)
+    assert caught.value.hint
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "America/New_York", "Europe/Berlin",
+                                  "EST5EDT", "America/Argentina/Buenos_Aires"])
+def test_iana_zones_load(zone: str) -> None:
+    policy = load_policy_text(BASE + WINDOWED + f"{zone}\n")
+    grant = policy.rules[0].grant
+    assert grant is not None and grant.time_zone == zone
+
+
+@pytest.mark.parametrize(("cidr", "code"), [
+    ("fe80::%eth0/64", "cidr_scoped"),
+    ("fe80::1%1/128", "cidr_scoped"),
+    ("::ffff:10.0.0.0/104", "cidr_ipv4_mapped"),
+    ("::ffff:0:0/96", "cidr_ipv4_mapped"),
+    ("::ffff:192.0.2.7/128", "cidr_ipv4_mapped"),
+])
+def test_cidrs_that_could_not_match_as_written_are_refused(cidr: str, code: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(BASE + f"    match: {{source: nkey, source_cidrs: ['{cidr}']}}\n"
+                         "    grant: {account: A}\n", name="p.yaml")
+    assert (code_of(caught.value), caught.value.line, caught.value.column) == (code, 5, 42)
+    assert caught.value.hint
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/8", "fe80::/64", "2001:db8::/32", "::/0",
+                                  "::/1", "0.0.0.0/0"])
+def test_plain_cidrs_load(cidr: str) -> None:
+    policy = load_policy_text(BASE + f"    match: {{source: nkey, source_cidrs: ['{cidr}']}}\n"
+                              "    grant: {account: A}\n")
+    match = policy.rules[0].match
+    assert match is not None and match.source_cidrs is not None
+    assert str(match.source_cidrs[0]) == cidr
+
+
+@pytest.mark.parametrize(("host", "address"), [
+    ("10.1.2.3", "10.1.2.3"),
+    ("::ffff:10.1.2.3", "10.1.2.3"),
+    ("::FFFF:0a01:0203", "10.1.2.3"),
+    ("2001:db8::1", "2001:db8::1"),
+    ("::10.1.2.3", "::a01:203"),         # IPv4-compatible (deprecated) is not mapped
+    ("10.1.2.3%eth0", None),
+    ("fe80::1%eth0", None),
+    ("::ffff:10.1.2.3%eth0", None),
+    ("", None),
+    ("localhost", None),
+    (" 10.1.2.3", None),
+    ("10.1.2.3 ", None),
+    ("[::1]", None),
+    ("10.1.2.3:4222", None),
+    ("010.1.2.3", None),
+])
+def test_client_address_reads_exactly_one_address(host: str, address: str | None) -> None:
+    found = client_address(host)
+    assert (str(found) if found is not None else None) == address
 
 
 @pytest.mark.parametrize(("body", "line"), [
