@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,57 @@ def canonical(record: dict[str, Any]) -> bytes:
     except TypeError:
         return json.dumps(record, sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False).encode()
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        # RFC 7493 (I-JSON) 2.3: names MUST be unique. With a repeated name one reader takes
+        # the first value (grep), another the last (json.loads): one line, two records.
+        raise ValueError("duplicate member name")
+    return record
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # RFC 8259 6: NaN and Infinity are not numbers
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 1e400: RFC 7493 2.2, a number beyond the double range
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def loads_strict(raw: bytes) -> Any:
+    """Parse a line of strict JSON: UTF-8, no repeated member names, no NaN or Infinity,
+    no number beyond the double range (RFC 7493, I-JSON). Raises ValueError (or
+    RecursionError for absurd nesting)."""
+    return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_members,
+                      parse_constant=_no_constant, parse_float=_finite)
+
+
+def stored_record(raw: bytes) -> tuple[dict[str, Any] | None, bool]:
+    """The record a stored line holds, and whether the line is exactly its canonical bytes.
+
+    The record is None when the line is not a strict JSON object (``loads_strict``) or holds
+    a string with no UTF-8 form (a lone surrogate, RFC 8785 3.2.2.2). Only a canonical line
+    is what the writer wrote: two lines that parse alike but differ in bytes would let
+    readers disagree about a record whose hash still matches.
+    """
+    try:
+        fast = orjson.loads(raw)  # refuses NaN, Infinity, 1e400, lone surrogates, bad UTF-8
+        if isinstance(fast, dict) and canonical(fast) == raw:
+            return fast, True  # canonical, so no repeated names: the common case, fast
+    except (ValueError, TypeError, RecursionError):
+        pass
+    try:
+        record = loads_strict(raw)
+        if not isinstance(record, dict):
+            return None, False
+        return record, canonical(record) == raw
+    except (ValueError, RecursionError):  # UnicodeEncodeError (a lone surrogate) included
+        return None, False
 
 
 def record_hash(record: dict[str, Any]) -> str:

@@ -56,13 +56,27 @@ def sign(checkpoint: Checkpoint, signer: CheckpointSigner) -> dict[str, Any]:
 
 
 def parse(member: Any) -> tuple[Checkpoint, str, bytes] | None:
-    """(checkpoint, signing key, signature) from a record's member, or None if malformed."""
+    """(checkpoint, signing key, signature) from a record's member, or None if malformed.
+
+    Types are taken as written, never converted: ``"seq_last": "600"`` or ``600.0`` is not
+    what the writer writes, and converting (``int(1e400)``) can fail or round.
+    """
     if not isinstance(member, dict):
         return None
-    try:
-        point = Checkpoint(chain=str(member["chain"]), seq_first=int(member["seq_first"]),
-                           seq_last=int(member["seq_last"]), head=str(member["head"]),
-                           time=str(member["time"]))
-        return point, str(member["key"]), b64decode(member["sig"], validate=True)
-    except (KeyError, TypeError, ValueError):
+    chain, head, time, key, sig = (member.get(name) for name in
+                                   ("chain", "head", "time", "key", "sig"))
+    first, last = _seq(member.get("seq_first")), _seq(member.get("seq_last"))
+    if not (isinstance(chain, str) and isinstance(head, str) and isinstance(time, str)
+            and isinstance(key, str) and isinstance(sig, str)) or first is None \
+            or last is None:
         return None
+    try:
+        signature = b64decode(sig, validate=True)
+    except ValueError:  # binascii.Error, and text that is not ASCII
+        return None
+    return Checkpoint(chain=chain, seq_first=first, seq_last=last, head=head,
+                      time=time), key, signature
+
+
+def _seq(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

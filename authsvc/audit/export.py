@@ -12,11 +12,18 @@ export then runs on to the first signed checkpoint after the period (``extended_
 that a signature covers every exported record; ``verify --manifest`` re-checks the whole
 segment from the anchor. Filtered exports are a selection: each record's hash is still
 checked, the continuity only on the source.
+
+Records are read by their documented field types (``authsvc.audit.fields``): a member of
+the wrong type reads as absent and is counted per chain in the manifest
+(``malformed_fields``). An export that fails part way removes what it wrote, so it can be
+run again without ``--force``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +33,7 @@ from typing import Any, TextIO
 from authsvc.audit import checkpoint as cp
 from authsvc.audit.chain import canonical
 from authsvc.audit.csvview import HEADER, row
+from authsvc.audit.fields import malformed, obj, superseding, text, texts, timestamp
 from authsvc.audit.keychange import changes_of
 from authsvc.audit.manifest import MANIFEST, chain_summary, sha256_file
 from authsvc.audit.verify import expand, verify
@@ -33,7 +41,8 @@ from authsvc.errors import AuditError
 
 EXPORT_FILES = (MANIFEST, "records.jsonl", "records.csv")
 FILTER_KEYS = ("type", "decision", "reason", "instance", "account", "principal", "source",
-               "rule", "client_host", "key_role")
+               "rule", "client_host", "key_role", "superseded")
+BOOLEAN_FILTERS = {"superseded": ("true", "false")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,30 +68,55 @@ def parse_filters(items: list[str]) -> dict[str, tuple[str, ...]]:
         if not sep or key not in FILTER_KEYS:
             raise AuditError(f"filter {item!r}: use KEY=VALUE with KEY one of "
                              + ", ".join(FILTER_KEYS))
+        if key in BOOLEAN_FILTERS and value not in BOOLEAN_FILTERS[key]:
+            raise AuditError(f"filter {item!r}: {key} is true or false")
         found[key] = (*found.get(key, ()), value)
     return found
 
 
-def _field(record: dict[str, Any], key: str) -> list[str]:
-    identity = record.get("identity") or {}
-    client = record.get("client") or {}
+def _field(record: dict[str, Any], key: str, superseded: frozenset[str]) -> list[str]:
+    """The values ``key`` matches against; none for a member of the wrong type."""
+    identity, client = obj(record, "identity"), obj(record, "client")
     values: dict[str, Any] = {
         "principal": identity.get("principal"), "source": identity.get("source"),
-        "client_host": client.get("host"), "rule": record.get("rule_ids") or [],
-        "key_role": [change.role for change in changes_of(record)]}
-    value = values[key] if key in values else record.get(key)
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        "client_host": client.get("host"), "rule": texts(record, "rule_ids"),
+        "key_role": [change.role for change in changes_of(record)],
+        "superseded": "true" if text(record, "event_id") in superseded else "false"}
+    value = values[key] if key in values else text(record, key)
+    if isinstance(value, list):
+        return value
+    return [value] if isinstance(value, str) else []
 
 
-def matches(record: dict[str, Any], filters: dict[str, tuple[str, ...]]) -> bool:
-    return all(set(_field(record, key)) & set(accepted) for key, accepted in filters.items())
+def matches(record: dict[str, Any], filters: dict[str, tuple[str, ...]],
+            superseded: frozenset[str] = frozenset()) -> bool:
+    """AND across keys, OR within one; ``superseded``: the allows error records replace."""
+    return all(set(_field(record, key, superseded)) & set(accepted)
+               for key, accepted in filters.items())
 
 
 def record_time(record: dict[str, Any]) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(record["time"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return None
+    """When the record says it was written; None when it says nothing usable."""
+    return timestamp(record)
+
+
+def superseded_ids(files: list[Path]) -> frozenset[str]:
+    """The event ids of the allows that error records of this chain supersede.
+
+    The error record follows its allow, possibly past the end of the period (and past the
+    file): the whole chain is read, parsing only lines that mention ``supersedes``.
+    """
+    found = set()
+    for path in files:
+        with path.open("rb") as handle:
+            for raw in handle:
+                if b'"supersedes"' not in raw or not raw.endswith(b"\n"):
+                    continue
+                with contextlib.suppress(ValueError, RecursionError):
+                    record = json.loads(raw)
+                    if isinstance(record, dict) and superseding(record):
+                        found.add(superseding(record))
+    return frozenset(found)
 
 
 def chain_sources(paths: list[Path]) -> list[list[Path]]:
@@ -111,6 +145,7 @@ class ChainCut:
     exported: int = 0
     extended_to: int | None = None
     last_hash: str = ""
+    malformed: Counter[str] = field(default_factory=Counter)  # member -> records
 
 
 def _lines(files: list[Path], on_bytes: Callable[[int], None]) -> Iterator[dict[str, Any]]:
@@ -131,9 +166,10 @@ def cut_chain(files: list[Path], query: Query, emit: Callable[[dict[str, Any]], 
               on_bytes: Callable[[int], None]) -> ChainCut:
     """Walk one chain, emit the selected records, return where the cut lies."""
     cut, run_on = ChainCut(), not query.filters and query.format == "jsonl"
+    superseded = superseded_ids(files) if "superseded" in query.filters else frozenset()
     state = "before"
     for record in _lines(files, on_bytes):
-        cut.instance = cut.instance or str(record.get("instance", ""))  # named when empty too
+        cut.instance = cut.instance or text(record, "instance")  # named when empty too
         when = record_time(record)
         if state == "before" and when is not None and when >= query.start:
             state = "in"
@@ -144,7 +180,7 @@ def cut_chain(files: list[Path], query: Query, emit: Callable[[dict[str, Any]], 
             state = "after"
         if state == "before":
             continue
-        _take(cut, record, query, emit, in_period=state == "in")
+        _take(cut, record, query, emit, in_period=state == "in", superseded=superseded)
         if state == "after" and record.get("type") == cp.CHECKPOINT_TYPE:
             cut.extended_to = record["seq"]
             break
@@ -152,9 +188,11 @@ def cut_chain(files: list[Path], query: Query, emit: Callable[[dict[str, Any]], 
 
 
 def _take(cut: ChainCut, record: dict[str, Any], query: Query,
-          emit: Callable[[dict[str, Any]], None], *, in_period: bool) -> None:
+          emit: Callable[[dict[str, Any]], None], *, in_period: bool,
+          superseded: frozenset[str]) -> None:
     cut.in_period += in_period
-    if matches(record, query.filters):
+    cut.malformed.update(malformed(record))
+    if matches(record, query.filters, superseded):
         emit(record)
         cut.exported += 1
         cut.first_seq = record["seq"] if cut.first_seq is None else cut.first_seq
@@ -168,24 +206,42 @@ def export(paths: list[Path], query: Query, out: Path, *, tool_version: str,
     """Write the export into ``out`` and return its manifest (also written there).
 
     ``out`` must be new or empty: evidence already there is never overwritten, unless
-    ``replace``, which removes an earlier export's files (and only those) first.
+    ``replace``, which removes an earlier export's files (and only those) first. When the
+    export fails part way, its files (and ``out``, if it made it) are removed again.
     """
     chains = chain_sources(paths)
     if not chains:
         raise AuditError("no audit files found in " + ", ".join(str(p) for p in paths))
+    made = not out.exists()
     _claim_out(out, [f for files in chains for f in files], replace=replace)
+    try:
+        return _write(chains, query, out, tool_version=tool_version, keys=keys, check=check,
+                      progress=progress or (lambda _: None))
+    except BaseException:  # an interrupt too: a half export must not look like evidence
+        for name in EXPORT_FILES:
+            (out / name).unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _write(chains: list[list[Path]], query: Query, out: Path, *, tool_version: str,
+           keys: frozenset[str] | None, check: cp.SignatureCheck | None,
+           progress: Callable[[int], None]) -> dict[str, Any]:
     name = f"records.{query.format}"
     cuts, reports = [], []
     with (out / name).open("w", encoding="utf-8", newline="") as handle:
         emit = _writer(handle, query.format)
         for files in chains:
-            cuts.append(cut_chain(files, query, emit, progress or (lambda _: None)))
+            cuts.append(cut_chain(files, query, emit, progress))
             reports.append(verify(files, keys=keys, check=check))
     manifest = {
         "kind": "authsvc-audit-export", "version": 1, "tool_version": tool_version,
         "query": query.as_dict(), "sources": [[p.name for p in files] for files in chains],
         "rows": sum(c.exported for c in cuts),
-        "chains": [chain_summary(c, r, signatures=keys is not None)
+        "chains": [{**chain_summary(c, r, signatures=keys is not None),
+                    "malformed_fields": dict(sorted(c.malformed.items()))}
                    for c, r in zip(cuts, reports, strict=True)],
         "files": [{"name": name, "sha256": sha256_file(out / name),
                    "bytes": (out / name).stat().st_size,

@@ -3,9 +3,11 @@
 The stream holds every instance's chain, interleaved, possibly out of order after an
 outage (a replayed record can land after later ones) and, past the duplicate window, with
 exact duplicates. ``collect`` groups records by ``instance``, orders them by ``seq`` and
-drops exact duplicates (same seq, same ``record_hash``), counting them. Two *different*
-records with one seq are kept, so ``verify`` reports them (``seq_order``): that is a fork
-or tampering, never something to smooth over.
+drops exact duplicates (the same bytes: a replay publishes the stored line unchanged),
+counting them. Two *different* records with one seq are kept, in stream order, so
+``verify`` reports them (``seq_order``, or ``altered``): that is a fork or tampering, never
+something to smooth over. A record's own ``record_hash`` is a claim, not an identity: a
+forged copy that kept it must not make the genuine record (or itself) a "duplicate".
 """
 
 from __future__ import annotations
@@ -31,17 +33,20 @@ class Chain:
     """One instance's records as read from the stream."""
 
     instance: str
-    lines: dict[tuple[int, str], bytes] = field(default_factory=dict)  # (seq, hash) -> line
+    # (seq, SHA-256 of the message's bytes) -> line, in stream order
+    lines: dict[tuple[int, str], bytes] = field(default_factory=dict)
     duplicates: int = 0
 
-    def add(self, seq: int, digest: str, line: bytes) -> None:
-        if (seq, digest) in self.lines:
+    def add(self, seq: int, line: bytes) -> None:
+        key = (seq, hashlib.sha256(line).hexdigest())
+        if key in self.lines:
             self.duplicates += 1
         else:
-            self.lines[(seq, digest)] = line
+            self.lines[key] = line
 
     def ordered(self) -> list[bytes]:
-        return [self.lines[key] for key in sorted(self.lines)]
+        """By seq; copies that differ under one seq in the order the stream holds them."""
+        return [self.lines[key] for key in sorted(self.lines, key=lambda key: key[0])]
 
 
 @dataclass
@@ -71,17 +76,18 @@ async def collect(messages: AsyncIterable[StoredMsg]) -> Collected:
         found.last_stream_seq = msg.stream_seq
         try:
             record = json.loads(msg.data)
-            instance, seq = str(record["instance"]), record["seq"]
-            digest = str(record["record_hash"])
-        except (ValueError, KeyError, TypeError, RecursionError):
+        except (ValueError, RecursionError):
+            record = None
+        # One record is one line: a message with a newline would write several.
+        if not (isinstance(record, dict) and isinstance(record.get("seq"), int)
+                and "instance" in record and "record_hash" in record
+                and b"\n" not in msg.data):
             found.unreadable.append(msg.stream_seq)
             continue
-        if not isinstance(seq, int):
-            found.unreadable.append(msg.stream_seq)
-            continue
+        instance = str(record["instance"])
         chain = chains[instance]
         chain.instance = instance
-        chain.add(seq, digest, msg.data)
+        chain.add(record["seq"], msg.data)
     found.chains = dict(chains)
     return found
 

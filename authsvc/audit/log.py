@@ -6,7 +6,9 @@ policy, key and server events), which stamp the envelope (``v``, ``type``, ``eve
 before the line reaches the sink. ``await commit()`` returns once every record so far is
 durable. The log resumes the chain from the last record on disk, so it runs on across
 restarts and rotated files; a torn last line (a crash mid-write) is moved aside with its
-file and noted in an ``audit.recovered`` event, never overwritten.
+file and noted in an ``audit.recovered`` event, never overwritten. A complete last line that
+is not a chained record is not what a crash leaves: the log refuses to write after it
+(AuditError naming the file) until someone has looked.
 
 With a ``remote`` sink (JetStream, see ``authsvc.audit.jetstream``) every record also goes
 there after it reached the file, and ``commit`` waits for both; the file is then the
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +39,7 @@ from authsvc.audit.sink import FileSink, RemoteSink
 from authsvc.errors import AuditError
 
 log = logging.getLogger("authsvc.audit")
+_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 class Clock(Protocol):
@@ -262,18 +266,66 @@ class AuditLog:
 
 
 def _last_head(active: Path) -> tuple[ChainHead, int]:
-    """The head left by the newest record on disk, and the torn bytes of the active file."""
+    """The head left by the newest record on disk, and the torn bytes of the active file.
+
+    Only a torn tail (bytes after the last newline) is what a crash leaves: a write is one
+    line ending in its newline. A complete last line that is not a chained record (not
+    JSON, not an object, no ``seq``/``record_hash``) is damage or tampering; continuing
+    after it would start a second chain at seq 1 or crash, so it is refused like an
+    unreadable one. A schema-v1 record (``"v": 1``, before records were chained) ends a log
+    written by an old version, and the chain begins after it, unless a chained record
+    came earlier.
+    """
     torn = 0
-    for index, path in enumerate(reversed(log_files(active))):
+    files = log_files(active)
+    for index, path in enumerate(reversed(files)):
         line, tail_bytes = tail(path)
         if index == 0 and path == active:
             torn = tail_bytes
         if line is None:
             continue
-        try:
-            head = head_of(json.loads(line))
-        except ValueError:
-            raise AuditError(f"audit log {path} ends in an unreadable record; run "
-                             "`authsvc audit verify` before writing to it again") from None
-        return head or ChainHead(), torn
+        head = _chained_head(line)
+        if head is not None:
+            return head, torn
+        if _is_legacy(line) and not _chain_began(files):
+            return ChainHead(), torn
+        raise AuditError(f"audit log {path} ends in a record that is not a chained audit "
+                         "record; run `authsvc audit verify` before writing to it again")
     return ChainHead(), torn
+
+
+def _parsed(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _chained_head(line: bytes) -> ChainHead | None:
+    record = _parsed(line)
+    if not isinstance(record, dict):
+        return None
+    head = head_of(record)
+    if head is None or isinstance(record.get("seq"), bool) or head.seq < 1 \
+            or not _HASH.fullmatch(head.hash):
+        return None
+    return head
+
+
+def _is_legacy(line: bytes) -> bool:
+    record = _parsed(line)
+    return (isinstance(record, dict) and record.get("v") == 1 and "seq" not in record
+            and "record_hash" not in record)
+
+
+def _chain_began(files: list[Path]) -> bool:
+    """Whether any line of ``files`` is a chained record (read only for a v1 log's end)."""
+    for path in files:
+        try:
+            with path.open("rb") as handle:
+                if any(b'"record_hash"' in raw and _chained_head(raw.rstrip(b"\n"))
+                       for raw in handle):
+                    return True
+        except OSError as exc:
+            raise AuditError(f"cannot read audit log {path}: {exc.strerror}") from exc
+    return False

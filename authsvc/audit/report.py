@@ -3,13 +3,16 @@
 Totals; allows and denials over time; denials by reason and by identity; grants per
 identity and account; the policy revisions active; key changes; audit-pipeline health
 (sink outages, ``audit_unavailable`` denials); and the integrity verification of every
-source chain.
+source chain: ``broken`` when a chain does not verify, else ``torn`` when one ends in a
+torn record (a crash; ``verify`` exits 3 for it), else ``intact``. Members of the wrong
+type read as absent and are counted (``malformed``).
 ``authsvc.audit.reporthtml`` renders it as one self-contained HTML file.
 """
 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 
 from authsvc.audit import checkpoint as cp
 from authsvc.audit.export import Query, chain_sources, cut_chain, record_time
+from authsvc.audit.fields import malformed, obj, superseding, text, texts
 from authsvc.audit.keychange import KEY_CHANGED_TYPE, KeyChange, changes_of
 from authsvc.audit.verify import Report, verify
 
@@ -88,11 +92,19 @@ class PeriodReport:
     # Allows whose record did not become durable and that an error record replaces
     # (``supersedes``): taken back out of the allow counts, counted here.
     superseded: int = 0
+    malformed: Counter[str] = field(default_factory=Counter)  # member -> records
     _recent_allows: OrderedDict[str, _Counted] = field(default_factory=OrderedDict, repr=False)
 
     @property
+    def verdict(self) -> str:
+        """The worst chain's result, as ``audit verify`` ranks them: ``broken``, then
+        ``unsigned`` (with keys: records no verified checkpoint covers), then ``torn``."""
+        results = {chain.result for chain in self.integrity}
+        return next((r for r in ("broken", "unsigned", "torn") if r in results), "intact")
+
+    @property
     def intact(self) -> bool:
-        return all(chain.result == "intact" for chain in self.integrity)
+        return self.verdict == "intact"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +119,10 @@ class _Counted:
 # An error record follows the allow it supersedes within milliseconds, in the same chain;
 # remembering this many allows covers that with room to spare.
 _RECENT_ALLOWS = 4096
+# The error record can land after the first record at or after --to (an allow at
+# 23:59:59.999 superseded once its fsync failed, after a record of 00:00:00.002): the
+# chain is read this far on, for ``supersedes`` only. A failing fsync can take seconds.
+SUPERSEDE_GRACE = timedelta(seconds=60)
 
 
 def bucket_size(start: datetime, end: datetime) -> timedelta:
@@ -123,49 +139,50 @@ def _bucket(report: PeriodReport, when: datetime) -> datetime:
 
 
 def _identity(record: dict[str, Any]) -> str:
-    identity = record.get("identity") or {}
-    if identity.get("principal"):
-        return str(identity["principal"])
-    return f"(unverified) {record.get('user_nkey') or 'unknown'}"
+    principal = obj(record, "identity").get("principal")
+    if principal and isinstance(principal, str):
+        return principal
+    return f"(unverified) {text(record, 'user_nkey') or 'unknown'}"
 
 
 def add(report: PeriodReport, record: dict[str, Any]) -> None:
     """Count one record of the period."""
     report.records += 1
-    kind, when = str(record.get("type")), record_time(record)
-    stamp = str(record.get("time", ""))
+    report.malformed.update(malformed(record))
+    kind, when = text(record, "type") or "(none)", record_time(record)
+    stamp = text(record, "time")
     if kind != "decision":
         report.events[kind] += 1
         if kind == "policy.activated":
-            _revision(report, str(record.get("revision", "")), stamp).activated += 1
+            _revision(report, text(record, "revision"), stamp).activated += 1
         elif kind == KEY_CHANGED_TYPE:
-            instance = str(record.get("instance", ""))
+            instance = text(record, "instance")
             report.key_changes.extend(KeyChangeSeen(stamp, instance, change)
                                       for change in changes_of(record))
         return
-    outcome = str(record.get("decision"))
+    outcome = text(record, "decision") or "(none)"
     report.totals[outcome] += 1
     bucket = None
     if when is not None and report.start <= when < report.end:
         bucket = _bucket(report, when)
         report.series.setdefault(bucket, Counter())[outcome] += 1
-    revision = str(record.get("policy_revision") or "")
+    revision = text(record, "policy_revision")
     if not revision:
         revision = NO_POLICY if outcome in DENIALS else NOT_RECORDED
     _revision(report, revision, stamp).decisions += 1
     if outcome in DENIALS:
-        report.deny_reasons[str(record.get("reason"))] += 1
+        report.deny_reasons[text(record, "reason") or "(none)"] += 1
         report.deny_identities[_identity(record)] += 1
-        if record.get("supersedes"):
-            _take_back(report, str(record["supersedes"]))
+        if superseding(record):
+            _take_back(report, superseding(record))
     elif outcome == "allow":
         key = (_identity(record), str(record.get("account")))
         grant = report.grants.setdefault(key, Grant(first=stamp))
         grant.count += 1
         grant.last = stamp
-        grant.rules.update(str(r) for r in record.get("rule_ids") or [])
+        grant.rules.update(texts(record, "rule_ids"))
         recent = report._recent_allows
-        recent[str(record.get("event_id"))] = _Counted(bucket, key, revision)
+        recent[text(record, "event_id")] = _Counted(bucket, key, revision)
         if len(recent) > _RECENT_ALLOWS:
             recent.popitem(last=False)
 
@@ -196,7 +213,7 @@ def integrity(instance: str, source: Report, *, signatures: bool) -> ChainIntegr
     first = source.first_break
     return ChainIntegrity(
         instance=instance,
-        result="broken" if not source.ok else ("torn" if source.torn_final else "intact"),
+        result=source.result.value,
         records=source.records, first_seq=source.first_seq,
         last_seq=source.head.seq if source.records else None,
         checkpoints=source.checkpoints, checkpoints_verified=source.checkpoints_verified,
@@ -209,10 +226,27 @@ def build(paths: list[Path], start: datetime, end: datetime, *,
           check: cp.SignatureCheck | None = None) -> PeriodReport:
     """Read every chain under ``paths`` and summarise ``[start, end)``."""
     report = PeriodReport(start=start, end=end, bucket=bucket_size(start, end))
-    query = Query(start=start, end=end, format="csv")  # csv: no run-on past the period
+    # csv: no run-on to a checkpoint; the grace: records past the period, for supersedes
+    query = Query(start=start, end=end + SUPERSEDE_GRACE, format="csv")
     for files in chain_sources(paths):
-        cut = cut_chain(files, query, lambda record: add(report, record), lambda _: None)
+        cut = cut_chain(files, query, _period(report), lambda _: None)
         source = verify(files, keys=keys, check=check)
         name = cut.instance or (files[0].parent.name if files else "")
         report.integrity.append(integrity(name, source, signatures=keys is not None))
     return report
+
+
+def _period(report: PeriodReport) -> Callable[[dict[str, Any]], None]:
+    """Count records up to the first one at or after the end (as export cuts the period);
+    after it, only take back the allows that error records supersede."""
+    past = False
+
+    def take(record: dict[str, Any]) -> None:
+        nonlocal past
+        when = record_time(record)
+        past = past or (when is not None and when >= report.end)
+        if not past:
+            add(report, record)
+        elif superseding(record):
+            _take_back(report, superseding(record))
+    return take

@@ -100,7 +100,7 @@ def _cards(report: PeriodReport) -> str:
 
 
 def _integrity(report: PeriodReport) -> str:
-    verdict = "intact" if report.intact else "broken"
+    verdict = report.verdict  # as verify: a torn end (a crash) is neither intact nor broken
     rows = [(c.instance, c.result.upper(), c.records, f"{c.first_seq}..{c.last_seq}",
              f"{c.checkpoints_verified}/{c.checkpoints}"
              + ("" if c.signatures_checked else " (signatures not checked: no key)"),
@@ -112,6 +112,15 @@ def _integrity(report: PeriodReport) -> str:
             "service's audit key signed it. Run <code>authsvc audit report</code> with "
             "<code>--key</code> and the audit public key to check them.</p>"
             if unsigned else "")
+    if verdict == "unsigned":
+        note += ('<p id="unsigned-note">A chain has records that <b>no verified checkpoint '
+                 "covers</b> (after its last signed checkpoint, or without any): nothing shows "
+                 "the service wrote them. The next checkpoint signs a live log's tail; an "
+                 "export runs on to one.</p>")
+    if verdict == "torn":
+        note += ('<p id="torn-note">A chain ends in a <b>torn</b> record: bytes after its last '
+                 "complete record, what a crash mid-write leaves (not counted). Every complete "
+                 "record verifies; compare the last checkpoint with your anchored copy.</p>")
     table = _table("integrity-table", ("chain", "result", "records", "seq",
                                        "checkpoints verified", "gaps", "first break"),
                    rows, numeric=(2,))
@@ -127,6 +136,9 @@ def render(report: PeriodReport, *, generated: datetime, tool_version: str) -> s
     unavailable = report.deny_reasons["audit_unavailable"]
     health = [(kind, count) for kind, count in sorted(report.events.items())]
     health.append(("denials with audit_unavailable", unavailable))
+    # Members of the wrong type: read as absent in every table above, so say how many.
+    health.extend((f"records with a malformed {name}", count)
+                  for name, count in sorted(report.malformed.items()))
     legend = "".join(f'<span><i style="background:{color}"></i>{name}</span>'
                      for name, color in COLORS.items())
     sections = [

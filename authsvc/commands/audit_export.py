@@ -25,12 +25,18 @@ audit directory or files) or a folder of chains (what `audit fetch` writes). An 
 JSON-lines export runs on to the first signed checkpoint after the period, so a signature
 covers every record in it. Filters: KEY=VALUE with KEY one of type, decision, reason,
 instance, account, principal, source, rule, client_host, key_role (a key.changed record's
-roles: issuer, service, xkey, audit, account_signing.NAME); repeat a key for OR.
+roles: issuer, service, xkey, audit, account_signing.NAME), superseded (true or false: an
+allow whose record did not become durable and that an error record takes back, so was not
+granted); repeat a key for OR. The grants population:
+  --filter type=decision --filter decision=allow --filter superseded=false --format csv
 A period without records is valid evidence: the export is written with 0 rows and the
 manifest still records each source chain's verification. --out must be new or empty: an
 export never overwrites earlier evidence (--force replaces an earlier export's files).
-Exit status: 0 written; 1 written, but a source chain does not verify (see MANIFEST.json);
-2 an input error (dates, filters, a malformed --key, a non-empty --out): nothing written."""
+Exit status: 0 written (also when a source ends in a torn record: "source torn"); 1
+written, but a source chain does not verify (see MANIFEST.json); 4 written, but with --key
+a source holds records no verified checkpoint covers (UNSIGNED, as verify); 2 an input
+error (dates, filters, a malformed --key, a non-empty --out): nothing written. An export
+that fails part way removes what it wrote."""
 
 PROGRESS_MIN_BYTES = 1 << 20
 
@@ -114,14 +120,20 @@ def run_export(args: argparse.Namespace) -> int:
     progress.finish()
     for chain, sources in zip(manifest["chains"], manifest["sources"], strict=True):
         print(chain_line(chain, sources))
+        if chain["malformed_fields"]:
+            print("  records with members of the wrong type (read as absent): " + ", ".join(
+                f"{name} {count}" for name, count in chain["malformed_fields"].items()))
     written = manifest["files"][0]
     print(f"wrote {args.out / written['name']} ({manifest['rows']} rows"
           + ("" if manifest["rows"] else ": no record of the period matches") + ") and "
           f"{args.out / 'MANIFEST.json'}")
     if keys is None:
         print(unsigned_note())
-    broken = [c for c in manifest["chains"] if c["source_verification"]["result"] == "broken"]
-    return 1 if broken else 0
+    results = {c["source_verification"]["result"] for c in manifest["chains"]}
+    if "broken" in results:
+        return 1
+    # With --key: a source holds records no verified checkpoint covers (as verify exits 4).
+    return 4 if "unsigned" in results else 0
 
 
 def chain_line(chain: dict[str, Any], sources: list[str]) -> str:
@@ -138,15 +150,20 @@ def chain_line(chain: dict[str, Any], sources: list[str]) -> str:
 
 
 def run_manifest(args: argparse.Namespace) -> int:
+    """``verify --manifest``: exit 0 intact, 1 a problem (manifest_unreadable included), 4
+    with a key, exported records no verified checkpoint covers, 2 no such manifest."""
     from authsvc.audit.manifest import check
-    from authsvc.commands.audit import EXIT_BROKEN, EXIT_OK
+    from authsvc.commands.audit import EXIT_FOR
+    from authsvc.errors import ConfigError
     from authsvc.protocol import nkeys
 
+    if not args.manifest.exists():
+        raise ConfigError(f"no such file: {args.manifest}")
     keys = trusted_keys(args)
     result = check(args.manifest, keys=keys, signature_check=nkeys.verify)
-    summary: dict[str, Any] = {"result": "intact" if result.ok else "broken", "rows": result.rows,
+    summary: dict[str, Any] = {"result": result.result.value, "rows": result.rows,
                "chains_verified": result.chains_verified, "signatures_checked": keys is not None,
-               "problems": result.problems}
+               "problems": result.problems, "unsigned": result.unsigned}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -155,6 +172,11 @@ def run_manifest(args: argparse.Namespace) -> int:
               + f"  rows: {result.rows}  chains verified: {result.chains_verified}")
         for problem in result.problems:
             print(f"PROBLEM {problem['code']}: {problem['detail']}")
+        for chain in result.unsigned:
+            print(f"UNSIGNED {chain['chain']}: {chain['records']} exported record(s) follow "
+                  "the last verified checkpoint: no signature covers them.\n  If the period "
+                  "ran past the last checkpoint written, export again once the service has "
+                  "written\n  its next one (audit.checkpoint_interval).")
         if keys is None:
             print(unsigned_note())
-    return EXIT_OK if result.ok else EXIT_BROKEN
+    return EXIT_FOR[result.result.value]

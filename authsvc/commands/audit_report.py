@@ -20,8 +20,11 @@ revisions active, key changes, audit pipeline events and the integrity verificat
 every chain.
 Without a key the integrity verdict covers the hash chain only; the report and the command
 say that checkpoint signatures were not checked.
-Exit status: 0 written and every chain intact; 1 written, but a chain does not verify;
-2 an input error (dates, a malformed --key, no audit files): nothing written."""
+Exit status (as `audit verify`): 0 written and every chain intact; 1 written, but a chain
+does not verify (BROKEN); 4 written, but with --key a chain has records no verified
+checkpoint covers (UNSIGNED); 3 written, every chain holds but one ends in a torn record
+(TORN: a crash mid-write); 2 an input error (dates, a malformed --key, no audit files):
+nothing written."""
 
 
 def register(actions: Any) -> None:
@@ -41,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from authsvc.audit.report import build
     from authsvc.audit.reporthtml import render
     from authsvc.clock import SystemClock
+    from authsvc.commands.audit import EXIT_BROKEN, EXIT_OK, EXIT_TORN, EXIT_UNSIGNED
     from authsvc.errors import ConfigError
     from authsvc.protocol import nkeys
 
@@ -53,9 +57,12 @@ def run(args: argparse.Namespace) -> int:
     html = render(report, generated=SystemClock().now(), tool_version=__version__)
     args.out.write_text(html, encoding="utf-8")
     total = sum(report.totals.values())
-    print(f"wrote {args.out}: {total} decisions, integrity "
-          f"{'INTACT' if report.intact else 'BROKEN'}"
+    print(f"wrote {args.out}: {total} decisions, integrity {report.verdict.upper()}"
           + ("" if keys is not None else f" ({NOT_CHECKED})"))
+    if report.malformed:
+        print("records with members of the wrong type (read as absent): " + ", ".join(
+            f"{name} {count}" for name, count in sorted(report.malformed.items())))
     if keys is None:
         print(unsigned_note())
-    return 0 if report.intact else 1
+    return {"intact": EXIT_OK, "torn": EXIT_TORN,
+            "unsigned": EXIT_UNSIGNED}.get(report.verdict, EXIT_BROKEN)

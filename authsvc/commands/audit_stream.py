@@ -19,7 +19,8 @@ the records: deny_delete, deny_purge, discard new, no rollups, no message TTLs, 
 duplicate window for replays (docs/audit.md). Connects as the service identity, which may
 create and inspect the stream but never update, purge or delete it. An existing stream is
 checked instead: exit 0 when its settings are at least as strict, 1 (listing the weaker
-settings as codes) otherwise."""
+settings as codes) otherwise. Either way the stream's settings are printed, one per line
+(--json: as JSON)."""
 
 FETCH_EPILOG = """\
 example:
@@ -27,8 +28,9 @@ example:
   authsvc audit verify evidence/stream/<instance>/ --key UB3...
 
 Reads every record from the stream and writes OUT/<instance>/audit.jsonl per instance in
-seq order, dropping exact duplicates (a replay past the duplicate window) and counting
-them. Records that differ under one seq are kept, for verify to report."""
+seq order, dropping exact duplicates (identical bytes: a replay past the duplicate window)
+and counting them. Records that differ under one seq are kept, even when one claims the
+other's record_hash, for verify to report."""
 
 
 def register(actions: Any) -> None:
@@ -65,6 +67,13 @@ async def _with_connection(config: Path, action: Any) -> Any:
         await conn.close()
 
 
+# The stream settings stream-init prints: those docs/audit.md gives a required value for.
+SHOWN = ("name", "subjects", "storage", "retention", "num_replicas", "max_age", "max_bytes",
+         "duplicate_window", "discard", "deny_delete", "deny_purge", "allow_rollup_hdrs",
+         "allow_msg_ttl", "persist_mode", "allow_direct")
+DURATIONS = ("max_age", "duplicate_window")  # nanoseconds in the JetStream API
+
+
 def run_init(args: argparse.Namespace) -> int:
     from authsvc.audit.stream import StreamSpec, ensure_stream
 
@@ -76,19 +85,34 @@ def run_init(args: argparse.Namespace) -> int:
 
     check = asyncio.run(_with_connection(args.config, action))
     result = {"created": check.created, "weaknesses": check.weaknesses,
-              "config": {k: check.config.get(k) for k in (
-                  "name", "subjects", "num_replicas", "max_age", "duplicate_window",
-                  "discard", "deny_delete", "deny_purge", "allow_rollup_hdrs",
-                  "allow_direct", "storage")},
+              "config": {k: check.config.get(k) for k in SHOWN},
               "messages": check.state.get("messages")}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(("created" if check.created else "exists") + f": stream {result['config']['name']}"
               f" ({result['config']['num_replicas']} replica(s), {result['messages']} messages)")
+        for key, value in result["config"].items():
+            print(f"  {key}: {setting_text(key, value)}")
         for code in check.weaknesses:
             print(f"WEAKER THAN REQUIRED: {code}")
     return 1 if check.weaknesses else 0
+
+
+def setting_text(key: str, value: Any) -> str:
+    """One stream setting as stream-init prints it: JSON, durations also in days/h/m/s."""
+    if key in DURATIONS and isinstance(value, int) and not isinstance(value, bool):
+        unlimited = key == "max_age" and value <= 0  # JetStream: 0 is no age limit
+        return f"{value} ({'unlimited' if unlimited else _duration(value)})"
+    return "(server default)" if value is None else json.dumps(value)
+
+
+def _duration(nanos: int) -> str:
+    seconds = nanos // 1_000_000_000
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def run_fetch(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from nats.errors import Error as NatsError
 
 from authsvc.cli import main
 from authsvc.clock import SystemClock
+from authsvc.commands.audit_stream import SHOWN, setting_text
 from authsvc.domain import DenyReason
 from authsvc.natsconf.generate import generate
 from authsvc.natsconf.keystore import KeyStore
@@ -117,15 +118,29 @@ def _allowed(records: list[dict[str, Any]]) -> set[str]:
             if r["type"] == "decision" and r["decision"] == "allow"}
 
 
+async def _stream_init(d: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    """stream-init on the existing stream: the text output shows every setting --json has."""
+    capsys.readouterr()
+    assert await _cli("audit", "stream-init", "-c", str(d.settings_file), "--json") == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert config["deny_delete"] and config["deny_purge"] and config["discard"] == "new"
+    assert await _cli("audit", "stream-init", "-c", str(d.settings_file)) == 0  # exists
+    shown = dict(line.strip().split(": ", 1) for line in capsys.readouterr().out.splitlines()
+                 if line.startswith("  "))
+    assert shown == {key: setting_text(key, value) for key, value in config.items()}
+    assert set(shown) == set(SHOWN)
+
+
 @pytest.mark.parametrize("mode", ["config", "operator"])
-async def test_decisions_land_in_the_stream_and_verify(tmp_path: Path, mode: str) -> None:
+async def test_decisions_land_in_the_stream_and_verify(tmp_path: Path, mode: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     d = _deployment(tmp_path, mode=mode)
     d.start()
     try:
         assert all([await _connect(d, f"c{n}") for n in range(3)])
         assert d.stop_service() == 0
         records = await _fetch(d, tmp_path / "stream")
-        assert await _cli("audit", "stream-init", "-c", str(d.settings_file)) == 0  # exists
+        await _stream_init(d, capsys)
         # A second fetch never overwrites the first unless asked to.
         before = (tmp_path / "stream" / INSTANCE / "audit.jsonl").read_bytes()
         assert await _cli("audit", "fetch", "-c", str(d.settings_file),

@@ -188,3 +188,19 @@ def test_a_broken_chain_shows_as_broken(tmp_path: Path) -> None:
     assert dom.text["integrity"] == "BROKEN"
     [row] = dom.rows["integrity-table"][1:]
     assert row[1] == "BROKEN" and row[-1].startswith("seq_gap")
+
+
+def test_a_torn_end_shows_as_torn_as_verify_says(tmp_path: Path) -> None:
+    signer = KeyPair.create(Prefix.USER)
+    _log(tmp_path / "log", signer)
+    path = tmp_path / "log" / "audit.jsonl"
+    # A record cut mid-write after the last checkpoint (a crash): every complete record is
+    # signed, so the verdict is TORN (cutting a signed record would leave it UNSIGNED).
+    path.write_bytes(path.read_bytes() + b'{"v":2,"type":"decision","time":"2026-03-01T')
+    page = tmp_path / "report.html"
+    assert _report(tmp_path / "log", page, signer) == 3
+    dom = _rendered_dom(page)
+    assert dom.text["integrity"] == "TORN"
+    [row] = dom.rows["integrity-table"][1:]
+    assert row[1] == "TORN" and row[-1] == "none"
+    assert "torn-note" in dom.text

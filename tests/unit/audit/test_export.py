@@ -217,3 +217,135 @@ def test_without_a_key_the_manifest_check_says_signatures_were_not_checked(
     assert main(["audit", "verify", "--manifest", str(tmp_path / "out" / MANIFEST),
                  "--key", signer.public_key]) == 0
     assert unsigned_note() not in capsys.readouterr().out
+
+
+# Records anyone with write access to the log could have crafted, each with one member of
+# the wrong type. They hash and chain correctly: only the readers are under test here.
+CRAFTED = {
+    "time": {"type": "decision", "decision": "allow", "time": "2026-03-01T00:00:05"},
+    "identity": {"type": "decision", "decision": "deny", "reason": "x", "identity": "nkey:UA"},
+    "rule_ids": {"type": "decision", "decision": "allow", "rule_ids": 5},
+    "client": {"type": "decision", "decision": "allow", "client": ["h"]},
+    "jwt": {"type": "decision", "decision": "allow", "jwt": "x"},
+    "decision": {"type": "decision", "decision": ["allow", "deny"]},
+}
+ALL_FILTERS = ["--filter", "principal=nkey:UA", "--filter", "rule=r", "--filter",
+               "client_host=h", "--filter", "key_role=issuer", "--filter", "decision=allow",
+               "--filter", "superseded=false"]
+
+
+def _crafted(make_log: MakeLog, member: str) -> Path:
+    log = make_log()
+    log.event("service.start")
+    log.append(dict(CRAFTED[member]))
+    log.event("service.stop")
+    log.close()
+    return log.sink.path.parent
+
+
+@pytest.mark.parametrize("member", sorted(CRAFTED))
+@pytest.mark.parametrize("options", [[], ["--format", "csv"], ALL_FILTERS],
+                         ids=["jsonl", "csv", "filtered"])
+def test_a_member_of_the_wrong_type_is_counted_not_a_crash(
+        make_log: MakeLog, tmp_path: Path, member: str, options: list[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["audit", "export", str(_crafted(make_log, member)), "--from", "2026-03-01",
+                 "--to", "2026-03-02", "--out", str(out), *options]) == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    [chain] = manifest["chains"]
+    assert chain["malformed_fields"] == {member: 1}
+    assert main(["audit", "verify", "--manifest", str(out / MANIFEST)]) == 0
+
+
+def test_a_matching_value_of_the_wrong_type_matches_no_filter(make_log: MakeLog,
+                                                              tmp_path: Path) -> None:
+    source = _crafted(make_log, "decision")  # "decision": ["allow", "deny"]
+    out = tmp_path / "out"
+    assert main(["audit", "export", str(source), "--from", "2026-03-01", "--to", "2026-03-02",
+                 "--out", str(out), "--filter", "decision=allow"]) == 0
+    assert json.loads((out / MANIFEST).read_text())["rows"] == 0
+
+
+def test_an_export_that_fails_part_way_leaves_nothing_behind(make_log: MakeLog,
+                                                             signer: KeyPair,
+                                                             tmp_path: Path) -> None:
+    source, out = _log(make_log), tmp_path / "march"
+
+    def interrupted(done: int) -> None:
+        raise KeyboardInterrupt  # Ctrl-C in the middle of a large export
+
+    query = Query(start=START, end=START + timedelta(days=1))
+    with pytest.raises(KeyboardInterrupt):
+        export([source], query, out, tool_version="test", progress=interrupted)
+    assert not out.exists()
+    out.mkdir()
+    (out / "auditor-notes.txt").write_text("kept")
+    with pytest.raises(KeyboardInterrupt):
+        export([source], query, out, tool_version="test", progress=interrupted, replace=True)
+    assert [p.name for p in out.iterdir()] == ["auditor-notes.txt"]
+    (out / "auditor-notes.txt").unlink()
+    assert main(["audit", "export", str(source), "--from", "2026-03-01", "--to", "2026-03-02",
+                 "--out", str(out), "--key", signer.public_key]) == 0  # no --force needed
+    assert _check(out, signer) == []
+
+
+def _superseded_log(make_log: MakeLog) -> tuple[Path, str, str]:
+    """A kept allow, and an allow at the period's last moment whose fsync failed: its
+    error record comes after another request's record from the next day."""
+    log = make_log()
+    allow = {"type": "decision", "decision": "allow", "reason": "allowed", "account": "APP"}
+    kept = dict(allow, time="2026-03-01T12:00:00.000Z")
+    lost = dict(allow, time="2026-03-01T23:59:59.999Z")
+    log.append(kept)
+    log.append(lost)
+    log.append({"type": "decision", "decision": "deny", "reason": "no_matching_rule",
+                "time": "2026-03-02T00:00:00.002Z"})
+    log.append({"type": "decision", "decision": "error", "reason": "audit_unavailable",
+                "supersedes": lost["event_id"], "time": "2026-03-01T23:59:59.999Z"})
+    log.close()
+    return log.sink.path.parent, kept["event_id"], lost["event_id"]
+
+
+def _csv_rows(out: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO((out / "records.csv").read_text())))
+
+
+@pytest.mark.parametrize(("superseded", "expected"), [("false", "kept"), ("true", "lost")])
+def test_the_grants_population_can_leave_out_superseded_allows(
+        make_log: MakeLog, tmp_path: Path, superseded: str, expected: str) -> None:
+    source, kept, lost = _superseded_log(make_log)
+    out = tmp_path / "grants"
+    assert main(["audit", "export", str(source), "--from", "2026-03-01", "--to", "2026-03-02",
+                 "--out", str(out), "--format", "csv", "--filter", "type=decision",
+                 "--filter", "decision=allow", "--filter", f"superseded={superseded}"]) == 0
+    assert [row["event_id"] for row in _csv_rows(out)] == [{"kept": kept, "lost": lost}[expected]]
+
+
+def test_the_csv_names_the_allow_an_error_record_supersedes(make_log: MakeLog,
+                                                            tmp_path: Path) -> None:
+    source, _, lost = _superseded_log(make_log)
+    out = tmp_path / "all"
+    assert main(["audit", "export", str(source), "--from", "2026-03-01", "--to", "2026-03-03",
+                 "--out", str(out), "--format", "csv"]) == 0
+    assert [row["supersedes"] for row in _csv_rows(out)] == ["", "", "", lost]
+
+
+def test_superseded_is_true_or_false(make_log: MakeLog, tmp_path: Path) -> None:
+    source, _, _ = _superseded_log(make_log)
+    assert main(["audit", "export", str(source), "--from", "2026-03-01", "--to", "2026-03-02",
+                 "--out", str(tmp_path / "out"), "--filter", "superseded=yes"]) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_with_a_key_an_export_of_an_unsigned_tail_exits_4(
+        make_log: MakeLog, signer: KeyPair, tmp_path: Path) -> None:
+    log = make_log()
+    log.append({"type": "decision", "decision": "allow", "reason": "allowed"})
+    log.close()  # no checkpoint: nothing signs the record
+    source, out = log.sink.path.parent, tmp_path / "out"
+    period = ["--from", "2026-03-01", "--to", "2026-03-02"]
+    assert main(["audit", "export", str(source), *period, "--out", str(out),
+                 "--key", signer.public_key]) == 4
+    assert (out / MANIFEST).exists()  # written, and it says why
+    assert main(["audit", "export", str(source), *period, "--out", str(tmp_path / "plain")]) \
+        == 0  # without a key nothing signed is claimed

@@ -6,8 +6,10 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from authsvc.audit import ChainHead, verify
-from authsvc.audit.chain import link
+from authsvc.audit.chain import canonical, link
 from authsvc.audit.fetch import collect, folder_name, write
 from authsvc.audit.stream import StoredMsg
 
@@ -56,3 +58,33 @@ def test_instance_names_from_the_stream_never_become_paths() -> None:
     assert folder_name("svc-1.example") == "svc-1.example"
     for hostile in ("../etc", "a/b", ".hidden", ""):
         assert folder_name(hostile).startswith("instance-")
+
+
+def _forged_keeping_the_hash(line: bytes) -> bytes:
+    """The record with one field changed and its claimed record_hash left as it was."""
+    record = json.loads(line)
+    record["decision"] = "deny"
+    return canonical(record)
+
+
+@pytest.mark.parametrize("forgery_first", [False, True])
+async def test_a_forged_copy_that_keeps_the_hash_is_not_a_duplicate(
+        tmp_path: Path, forgery_first: bool) -> None:
+    a = _chain("a", 3)
+    forged = _forged_keeping_the_hash(a[1])
+    messages = [forged, *a] if forgery_first else [*a, forged]
+    found = await collect(_stream(messages))
+    assert found.chains["a"].duplicates == 0
+    write(found, tmp_path)
+    stored = (tmp_path / "a" / "audit.jsonl").read_bytes().splitlines()
+    assert a[1] in stored and forged in stored  # the genuine record is never the one dropped
+    report = verify([tmp_path / "a"])
+    assert {"altered", "seq_order"} <= {b.kind for b in report.breaks}
+
+
+async def test_a_message_holding_a_newline_is_not_written_as_lines(tmp_path: Path) -> None:
+    a = _chain("a", 2)
+    found = await collect(_stream([a[0], a[1] + b"\n", a[1]]))
+    assert found.unreadable == [2]
+    write(found, tmp_path)
+    assert (tmp_path / "a" / "audit.jsonl").read_bytes() == a[0] + b"\n" + a[1] + b"\n"

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from authsvc.audit import BreakKind, Rotation, verify
+from authsvc.audit import BreakKind, ChainHead, Report, Rotation, verify
+from authsvc.audit.chain import link
 from authsvc.audit.files import log_files
+from authsvc.audit.verify import Result
 from authsvc.protocol import nkeys
 from authsvc.protocol.nkeys import KeyPair, Prefix
 from tests.unit.audit.conftest import MakeLog, decision
@@ -115,9 +117,12 @@ def test_reordered_records_break_where_the_order_changes(make_log: MakeLog,
                                                          signer: KeyPair) -> None:
     [path] = _write(make_log, 10)
     lines = _lines(path)
-    lines[5], lines[6] = lines[6], lines[5]
+    lines[4], lines[5] = lines[5], lines[4]  # seq 5 and 6 swapped: nothing is missing
     path.write_bytes(b"".join(lines))
-    assert _break_at([path], signer) == (BreakKind.SEQ_GAP, path.name, 6)
+    report = verify([path], keys=frozenset({signer.public_key}), check=nkeys.verify)
+    assert [(b.kind, b.at.line, b.at.seq) for b in report.breaks] == [
+        (BreakKind.SEQ_ORDER, 5, 6), (BreakKind.SEQ_ORDER, 6, 5)]
+    assert report.gaps == []
 
 
 def test_record_cut_short_inside_a_file_is_malformed(make_log: MakeLog,
@@ -151,8 +156,13 @@ def test_rotated_file_deleted_or_truncated_is_a_gap_at_the_next_file(
         victim.write_bytes(b"".join(_lines(victim)[:-3]))
     else:
         victim.write_bytes(b"")
-    kind, name, line = _break_at(files, signer)
-    assert (kind, name, line) == (BreakKind.SEQ_GAP, after.name, 1)
+    report = verify(files, keys=frozenset({signer.public_key}), check=nkeys.verify)
+    breaks = [(b.kind, b.at.file, b.at.line) for b in report.breaks]
+    if damage == "truncate":  # the cut took the checkpoint every rotated file ends with
+        assert breaks[0] == (BreakKind.CHECKPOINT_MISSING, victim.name,
+                             len(_lines(victim)))
+        breaks = breaks[1:]
+    assert breaks == [(BreakKind.SEQ_GAP, after.name, 1)]
 
 
 def test_checkpoint_signed_by_another_key_is_refused(make_log: MakeLog,
@@ -174,3 +184,223 @@ def test_forged_checkpoint_signature_is_refused(make_log: MakeLog, signer: KeyPa
     lines[-1] = canonical(record) + b"\n"
     path.write_bytes(b"".join(lines))
     assert _break_at([path], signer) == (BreakKind.CHECKPOINT_SIGNATURE, path.name, 6)
+
+
+# -- with a key, only signatures make a log INTACT --------------------------------------
+
+
+def _keyed(files: list[Path], signer: KeyPair) -> Report:
+    return verify(files, keys=frozenset({signer.public_key}), check=nkeys.verify)
+
+
+def _rebuild_without_checkpoints(files: list[Path]) -> None:
+    """What write access without the key allows: drop every checkpoint, re-link the rest
+    (seq, prev_hash, record_hash recomputed), keep the files and their boundaries."""
+    head = ChainHead()
+    for path in files:
+        kept = []
+        for raw in _lines(path):
+            record = json.loads(raw)
+            if record["type"] != "audit.checkpoint":
+                line, head = link(record, head)
+                kept.append(line + b"\n")
+        path.write_bytes(b"".join(kept))
+
+
+def test_rebuilt_rotated_files_without_checkpoints_are_broken_with_a_key(
+        make_log: MakeLog, signer: KeyPair) -> None:
+    files = _write(make_log, 40, rotate_bytes=2000)
+    assert len(files) >= 3
+    _rebuild_without_checkpoints(files)
+    report = _keyed(files, signer)
+    missing = [(b.at.file, b.at.line) for b in report.breaks
+               if b.kind is BreakKind.CHECKPOINT_MISSING]
+    assert missing == [(path.name, len(_lines(path))) for path in files[:-1]]
+    assert report.breaks == [b for b in report.breaks if b.kind is BreakKind.CHECKPOINT_MISSING]
+    assert report.result is Result.BROKEN
+    assert verify(files).result is Result.INTACT  # without a key: the chain alone holds
+
+
+def test_a_rebuilt_single_file_is_unsigned_with_a_key(make_log: MakeLog,
+                                                      signer: KeyPair) -> None:
+    files = _write(make_log, 12, every=5)
+    _rebuild_without_checkpoints(files)
+    report = _keyed(files, signer)
+    assert report.ok and report.checkpoints_verified == 0
+    assert (report.result, report.unsigned_tail) == (Result.UNSIGNED, 12)
+    assert verify(files).result is Result.INTACT
+
+
+def test_records_after_the_last_verified_checkpoint_are_an_unsigned_tail(
+        make_log: MakeLog, signer: KeyPair) -> None:
+    audit = make_log()
+    for n in range(5):
+        audit.append(decision(n))
+    audit.checkpoint()  # seq 6 signs 1..5
+    for n in range(3):
+        audit.append(decision(n))  # seq 7..9: a live log between two checkpoints
+    audit.close()
+    files = log_files(audit.sink.path)
+    report = _keyed(files, signer)
+    assert report.ok and report.result is Result.UNSIGNED
+    assert report.unsigned_tail == 3 and report.last_verified is not None
+    assert report.last_verified["seq_last"] == 5
+    assert verify(files).result is Result.INTACT
+
+
+def test_a_checkpoint_that_does_not_verify_covers_nothing(make_log: MakeLog,
+                                                          signer: KeyPair) -> None:
+    files = _write(make_log, 5)
+    report = verify(files, keys=frozenset({signer.public_key}),
+                    check=lambda key, data, sig: False)
+    assert report.first_break is not None
+    assert report.first_break.kind is BreakKind.CHECKPOINT_SIGNATURE
+    assert report.last_verified is None and report.unsigned_tail == 6
+
+
+def test_records_before_the_chain_are_unsigned_with_a_key(make_log: MakeLog,
+                                                          signer: KeyPair) -> None:
+    [path] = _write(make_log, 3)
+    legacy = b'{"v":1,"type":"decision","decision":"allow","reason":"allowed"}\n'
+    path.write_bytes(legacy + path.read_bytes())  # claims to predate the chain
+    report = _keyed([path], signer)
+    assert report.ok and report.legacy == 1 and report.unsigned_tail == 0
+    assert report.result is Result.UNSIGNED
+    only = path.with_name("audit.jsonl.20250101T000000.000000Z")
+    only.write_bytes(legacy)
+    assert _keyed([only], signer).result is Result.UNSIGNED  # no chain, no checkpoint
+
+
+async def test_the_writer_ends_every_file_signed_after_a_crash_and_at_stop(
+        make_log: MakeLog, signer: KeyPair) -> None:
+    audit = make_log()
+    for n in range(6):
+        audit.append(decision(n))
+    audit.close()  # a crash: the file is past the size below and its last records unsigned
+    audit = make_log(rotation=Rotation(max_bytes=700))
+    audit.start()  # service.start: the first write of a run lands before any rotation
+    for n in range(12):
+        audit.append(decision(n))
+    await audit.aclose()  # service.stop, then the final checkpoint
+    files = log_files(audit.sink.path)
+    assert len(files) >= 4
+    report = _keyed(files, signer)
+    assert report.result is Result.INTACT, report.breaks
+    assert report.types["service.stop"] == 1 and report.unsigned_tail == 0
+
+
+def test_a_file_moved_aside_torn_after_a_crash_needs_no_checkpoint(
+        make_log: MakeLog, signer: KeyPair) -> None:
+    audit = make_log()
+    for n in range(3):
+        audit.append(decision(n))
+    audit.close()  # a crash: no service.stop, no final checkpoint ...
+    with audit.sink.path.open("ab") as handle:
+        handle.write(b'{"type":"decision","dec')  # ... in the middle of a write
+    audit = make_log()  # the next start moves the torn file aside, says so, goes on
+    audit.event("service.start")
+    audit.append(decision(3))
+    audit.checkpoint()
+    audit.close()
+    files = log_files(audit.sink.path)
+    assert len(files) == 2
+    report = _keyed(files, signer)
+    assert report.result is Result.INTACT, report.breaks
+    assert report.torn == [(files[0].name, 23)] and not report.torn_final
+
+
+def test_torn_bytes_do_not_excuse_a_missing_checkpoint(make_log: MakeLog,
+                                                       signer: KeyPair) -> None:
+    files = _write(make_log, 40, rotate_bytes=2000)
+    _rebuild_without_checkpoints(files)
+    with files[0].open("ab") as handle:
+        handle.write(b'{"type":"deci')  # looks like a crash, but no audit.recovered follows
+    report = _keyed(files, signer)
+    assert report.first_break is not None
+    assert (report.first_break.kind, report.first_break.at.file) == (
+        BreakKind.CHECKPOINT_MISSING, files[0].name)
+
+
+# -- the stored bytes must be exactly the canonical record ---------------------------------
+
+
+def _with_null(make_log: MakeLog) -> Path:
+    audit = make_log()
+    audit.append(decision(0))
+    audit.append({"type": "decision", "decision": "deny", "reason": "no_matching_rule",
+                  "account": None})  # seq 2, line 2
+    audit.append(decision(2))
+    audit.checkpoint()
+    audit.close()
+    return audit.sink.path
+
+
+@pytest.mark.parametrize(("edit", "kind"), [
+    # one reader sees allow (the first value: grep), another deny (the last: json.loads)
+    ((b'{"account"', b'{"decision":"allow","account"'), BreakKind.MALFORMED),
+    ((b'"account":null', b'"account":NaN'), BreakKind.MALFORMED),
+    ((b'"account":null', b'"account":1e400'), BreakKind.MALFORMED),
+    ((b'"account":null', b'"account":\xff'), BreakKind.MALFORMED),
+    ((b'"account":null', b'"account": null'), BreakKind.ALTERED),   # spacing
+    ((b'"reason":"no_matching_rule"', b'"reason":"no_matching_rul\\u0065"'),
+     BreakKind.ALTERED),                                              # an escape
+], ids=["duplicate-name", "nan", "1e400", "not-utf8", "spacing", "escape"])
+def test_a_line_that_is_not_the_canonical_record_is_a_break(
+        make_log: MakeLog, signer: KeyPair, edit: tuple[bytes, bytes],
+        kind: BreakKind) -> None:
+    path = _with_null(make_log)
+    lines = _lines(path)
+    assert edit[0] in lines[1]
+    lines[1] = lines[1].replace(*edit)
+    path.write_bytes(b"".join(lines))
+    assert _break_at([path], signer) == (kind, path.name, 2)
+
+
+def test_crafted_lines_are_breaks_not_crashes(make_log: MakeLog, signer: KeyPair) -> None:
+    [path] = _write(make_log, 3)
+    lines = _lines(path)
+    lines[1] = lines[1].replace(b'"reason":"allowed"', b'"reason":"\\ud800"')  # lone surrogate
+    lines[3] = lines[3].replace(b'"seq_last":3', b'"seq_last":1e400')  # the checkpoint
+    path.write_bytes(b"".join(lines))
+    report = _keyed([path], signer)
+    assert [(b.kind, b.at.line) for b in report.breaks][:1] == [(BreakKind.MALFORMED, 2)]
+    assert (BreakKind.MALFORMED, 4) in [(b.kind, b.at.line) for b in report.breaks]
+
+
+def test_a_checkpoint_seq_that_is_not_an_integer_is_malformed(make_log: MakeLog,
+                                                              signer: KeyPair) -> None:
+    from authsvc.audit import canonical, record_hash
+    [path] = _write(make_log, 3)  # re-hashed, so only the checkpoint member is wrong
+    lines = _lines(path)
+    record = json.loads(lines[3])
+    record["checkpoint"]["seq_last"] = 3.0
+    record["record_hash"] = record_hash(record)
+    lines[3] = canonical(record) + b"\n"
+    path.write_bytes(b"".join(lines))
+    assert _break_at([path], signer) == (BreakKind.CHECKPOINT_MALFORMED, path.name, 4)
+
+
+# -- gaps are what is missing at the end; a jump filled later is a reorder ----------------
+
+
+def test_an_inserted_copy_is_one_break_and_no_gap(make_log: MakeLog, signer: KeyPair) -> None:
+    [path] = _write(make_log, 10)
+    lines = _lines(path)
+    lines.insert(6, lines[2])  # a replayed copy of seq 3
+    path.write_bytes(b"".join(lines))
+    report = _keyed([path], signer)
+    assert [(b.kind, b.at.line) for b in report.breaks] == [(BreakKind.SEQ_ORDER, 7)]
+    assert report.gaps == []
+
+
+def test_a_jump_partly_filled_later_is_a_reorder_and_a_gap(make_log: MakeLog,
+                                                           signer: KeyPair) -> None:
+    [path] = _write(make_log, 10)
+    lines = _lines(path)
+    seq5, seq7 = lines[4], lines[6]
+    lines[4:7] = [seq7, seq5]  # order 1 2 3 4 7 5 8 ...: 6 deleted, 5 moved after 7
+    path.write_bytes(b"".join(lines))
+    report = _keyed([path], signer)
+    assert report.gaps == [(6, 6)]
+    assert [(b.kind, b.at.line) for b in report.breaks][:3] == [
+        (BreakKind.SEQ_ORDER, 5), (BreakKind.SEQ_GAP, 5), (BreakKind.SEQ_ORDER, 6)]

@@ -63,9 +63,24 @@ def test_torn_tail_exits_3(make_log: MakeLog, tmp_path: Path, keys_dir: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:
     logs = _log(make_log, tmp_path, keys_dir)
     path = logs / "audit.jsonl"
-    path.write_bytes(path.read_bytes()[:-25])
-    assert main(["audit", "verify", str(logs), "--keys-dir", str(keys_dir)]) == 3
-    assert "torn record" in capsys.readouterr().out
+    with path.open("ab") as handle:  # a crash in the write after the checkpoint
+        handle.write(b'{"type":"decision","decision":"al')
+    assert main(["audit", "verify", str(logs), "--keys-dir", str(keys_dir), "--json"]) == 3
+    assert json.loads(capsys.readouterr().out)["result"] == "torn"
+
+
+def test_torn_checkpoint_leaves_an_unsigned_tail_which_wins_over_torn(
+        make_log: MakeLog, tmp_path: Path, keys_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    logs = _log(make_log, tmp_path, keys_dir)
+    path = logs / "audit.jsonl"
+    path.write_bytes(path.read_bytes()[:-25])  # the checkpoint itself cut mid-write
+    assert main(["audit", "verify", str(logs), "--keys-dir", str(keys_dir), "--json"]) == 4
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["result"], summary["unsigned_tail"]) == ("unsigned", 12)
+    assert summary["torn"] == [{"file": "audit.jsonl", "bytes": len(path.read_bytes()
+                                                                    .split(b"\n")[-1])}]
+    assert main(["audit", "verify", str(logs)]) == 3  # without a key: as before
 
 
 def test_wrong_key_exits_1(make_log: MakeLog, tmp_path: Path, keys_dir: Path) -> None:
@@ -150,3 +165,77 @@ def test_without_a_key_the_text_says_signatures_were_not_checked(
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "result: INTACT" and unsigned_note() not in out
     assert CHECKPOINTS.findall(out) == [("1", "1", "verified")]
+
+
+def test_an_unsigned_tail_exits_4_with_a_key_and_0_without(
+        make_log: MakeLog, tmp_path: Path, keys_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from authsvc.audit import AuditLog, FileSink
+    from tests.unit.audit.conftest import StepClock
+    logs = _log(make_log, tmp_path, keys_dir)
+    audit = AuditLog(FileSink(logs / "audit.jsonl", fsync=False), instance="t",
+                     clock=StepClock(), signer=KeyStore(keys_dir).audit_signer(),
+                     checkpoint_every=0)
+    audit.append(decision(99))  # written after the last checkpoint, as on a live log
+    audit.close()
+    assert main(["audit", "verify", str(logs), "--keys-dir", str(keys_dir), "--json"]) == 4
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["result"], summary["unsigned_tail"], summary["unsigned_from"]) == (
+        "unsigned", 1, 14)
+    assert main(["audit", "verify", str(logs)]) == 0  # no key: signatures NOT checked
+
+
+@pytest.mark.parametrize("layout", ["empty-dir", "empty-file", "no-audit-files"])
+def test_nothing_to_verify_exits_2(tmp_path: Path, keys_dir: Path, layout: str) -> None:
+    target = tmp_path / "logs"
+    target.mkdir()
+    if layout == "empty-file":
+        target = target / "audit.jsonl"
+        target.write_bytes(b"")
+    elif layout == "no-audit-files":
+        (target / "notes.txt").write_text("not an audit file")
+    assert main(["audit", "verify", str(target), "--keys-dir", str(keys_dir)]) == 2
+
+
+def _fetched(make_log: MakeLog, tmp_path: Path, keys_dir: Path) -> Path:
+    """What `audit fetch --out` writes: one folder per chain."""
+    out = tmp_path / "stream"
+    for name in ("a", "b"):
+        logs = _log(make_log, tmp_path / name, keys_dir)
+        (out / name).mkdir(parents=True)
+        (logs / "audit.jsonl").rename(out / name / "audit.jsonl")
+    return out
+
+
+def test_a_folder_of_chains_is_verified_chain_by_chain(
+        make_log: MakeLog, tmp_path: Path, keys_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = _fetched(make_log, tmp_path, keys_dir)
+    assert main(["audit", "verify", str(out), "--keys-dir", str(keys_dir), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [c["result"] for c in summary["chains"]] == ["intact", "intact"]
+    assert [c["records"] for c in summary["chains"]] == [13, 13]
+
+    lines = (out / "b" / "audit.jsonl").read_bytes().splitlines(keepends=True)
+    del lines[4]
+    (out / "b" / "audit.jsonl").write_bytes(b"".join(lines))
+    assert main(["audit", "verify", str(out), "--keys-dir", str(keys_dir), "--json"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["result"] == "broken"
+    assert [c["result"] for c in summary["chains"]] == ["intact", "broken"]
+    # one chain's files and a folder of chains are not one chain
+    assert main(["audit", "verify", str(out / "a" / "audit.jsonl"), str(out)]) == 2
+
+
+def test_crafted_lines_exit_1_without_a_traceback(make_log: MakeLog, tmp_path: Path,
+                                                  keys_dir: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    logs = _log(make_log, tmp_path, keys_dir)
+    path = logs / "audit.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"reason":"allowed"', b'"reason":"\\ud800"')
+    lines[12] = lines[12].replace(b'"seq_last":12', b'"seq_last":1e400')
+    path.write_bytes(b"".join(lines))
+    assert main(["audit", "verify", str(logs), "--keys-dir", str(keys_dir), "--json"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["first_break"]["kind"], summary["first_break"]["line"]) == ("malformed", 3)
