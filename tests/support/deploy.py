@@ -113,7 +113,11 @@ class Deployment:
         self.write()
         self.server = NatsServer(self.root / "nats-server.conf", port=self.port).start()
         if service:
-            self.start_service()
+            try:
+                self.start_service()
+            except BaseException:
+                self.stop()  # a fixture that fails here never reaches its teardown
+                raise
         return self
 
     def start_service(self, timeout: float = 15.0) -> None:
