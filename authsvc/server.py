@@ -254,8 +254,9 @@ def _start_metrics(settings: Settings, components: Components, transport: Callou
     except OSError as exc:
         raise ConfigError(f"cannot serve metrics on {settings.metrics.listen} "
                           f"(metrics.listen): {exc.strerror}") from None
+    listen = settings.metrics.listen  # an empty host listens on every interface
     log.info("metrics on http://%s/metrics, health on /healthz and /livez",
-             settings.metrics.listen)
+             "0.0.0.0" + listen if listen.startswith(":") else listen)  # noqa: S104 (shown)
 
     def stop_all() -> None:
         beating.cancel()
@@ -392,10 +393,11 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     components.reloader.start()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, components.reloader.on_signal)
-    log.info("authsvc serving %s in %s mode (queue %s, policy %s)",
+    log.info("authsvc serving %s in %s mode (queue %s, policy %s; audit %s as %s; keys %s)",
              redact_url(settings.nats.url),
              settings.nats.mode, settings.nats.queue_group,
-             components.policy.current.revision[:12])
+             components.policy.current.revision[:12], settings.audit.path,
+             components.audit.instance, settings.keys.dir)
     if ready:
         ready()
     await stop.wait()
