@@ -30,7 +30,10 @@ def register(sub: Any) -> None:
                         help="add a WebSocket listener on nats.url's host, without TLS "
                              "(tokens in plaintext: keep that host loopback and put a TLS "
                              "proxy in front; warns otherwise)")
-    parser.add_argument("--monitor-port", type=int, help="add the HTTP monitoring listener")
+    parser.add_argument("--monitor-port", type=int,
+                        help="add nats-server's HTTP monitoring listener on nats.url's host "
+                             "(no TLS, no login: connection and account details for whoever "
+                             "reaches it; warns when that host is not loopback)")
     parser.add_argument("--tls-cert", metavar="FILE",
                         help="TLS on the client port: the server's certificate (PEM); with "
                              "--tls-key")
@@ -80,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
               f"{listener.host} (nats.url's host), which is not loopback: client tokens "
               "would cross the network in plaintext; generate with a loopback nats.url host "
               "and put a TLS proxy in front", file=sys.stderr)
+    if args.monitor_port is not None and not listener.loopback:
+        print(f"authsvc: warning: the monitoring listener has no TLS and no login and listens "
+              f"on {listener.host} (nats.url's host), which is not loopback: it shows "
+              "connections, client addresses and accounts to whoever reaches it; keep its "
+              "port on a private network", file=sys.stderr)
     if args.out:
         try:
             args.out.write_text(text)

@@ -216,3 +216,18 @@ def test_nats_config_warns_when_plain_websocket_leaves_loopback(
         assert conf["websocket"] == {"host": url[7:-5], "port": 8080, "no_tls": True}
     else:
         assert "websocket" not in conf
+
+
+@pytest.mark.parametrize(("url", "warned"), [
+    ("nats://0.0.0.0:4999", True), ("nats://127.0.0.1:4999", False)])
+def test_nats_config_warns_when_the_monitoring_port_leaves_loopback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, warned: bool) -> None:
+    make(tmp_path, "config", True)
+    document = yaml.safe_load((tmp_path / "s.yaml").read_text())
+    document["nats"]["url"] = url
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(document))
+    argv = ["nats-config", "-c", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "n.conf"),
+            "--monitor-port", "8222"]
+    assert main(argv) == 0
+    assert capsys.readouterr().err.startswith("authsvc: warning:") is warned
+    assert body((tmp_path / "n.conf").read_text())["http"] == f"{url[7:-5]}:8222"
