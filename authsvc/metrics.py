@@ -6,7 +6,8 @@ request path or in the reloader depends on this module. Exposed:
 * ``authsvc_policy_reloads_total{outcome="activated"|"rejected"}``
 * ``authsvc_policy_reload_rejections_total{reason}``: by ``policy.reload_rejected`` reason
 * ``authsvc_policy_reload_failing``: 1 while the latest reload was rejected (the service
-  keeps serving the last good policy), 0 after an activation; alert on it
+  keeps serving the last good policy), 0 after an activation or once the files are back
+  to the revision in force; alert on it
 * ``authsvc_policy_rules`` and ``authsvc_policy_info{revision}``: the policy in force
 * ``authsvc_requests_in_flight``: callout requests being handled
 * ``authsvc_decisions_total{decision="allow"|"deny"|"error",reason}``: answers given

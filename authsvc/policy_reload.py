@@ -148,7 +148,7 @@ class PolicyReloader:
             built: Built | Rejected | None = None
             disk = await asyncio.to_thread(disk_revision, self.sources.paths)
             if disk == kept and self.failing:
-                self.failing = False
+                self.failing, self._rejected_revision = False, None
                 log.info("policy reload (%s): the files are back to revision %s, which is in "
                          "force; the rejected change is gone", trigger, kept[:12])
                 return None

@@ -276,12 +276,15 @@ def redact_url(url: str) -> str:
 async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
     """Connect as the service identity (nkey in config mode, user JWT in operator mode).
 
-    Gives up after ``nats.startup_timeout`` seconds with a ConfigError naming the server and
-    the last error it answered (e.g. an authorization violation when its config was
-    generated from other keys); once connected, reconnects forever.
+    Gives up after ``nats.startup_timeout`` seconds: with a ConfigError (exit 2) naming what
+    the server answered when it refused the login or its TLS certificate did not verify
+    (keys or settings, which a retry cannot fix); with an UnavailableError (exit 69) when
+    nothing answered. Once connected, reconnects forever. ``options`` go to nats-py; its
+    ``servers`` name the server in the log and errors (the audit connection's may differ).
     """
     last: list[str] = []
     refused: list[str] = []  # what the server itself answered (-ERR), e.g. a bad credential
+    tls_failed: list[str] = []  # its certificate did not verify (or the TLS handshake failed)
 
     async def log_error(exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
@@ -290,8 +293,11 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
         last[:] = [text]
         if type(exc) is nats.errors.Error or isinstance(exc, nats.errors.AuthorizationError):
             refused[:] = [text]  # a -ERR line, not a transport symptom (EOF, reset)
+        if isinstance(exc, ssl.SSLError):
+            tls_failed[:] = [text]
 
-    where = redact_url(settings.nats.url)
+    servers = options.get("servers") or [settings.nats.url]
+    where = ", ".join(redact_url(str(server)) for server in servers)
 
     async def disconnected() -> None:
         log.info("disconnected from nats-server at %s", where)  # also on our own close
@@ -307,17 +313,20 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
                                       settings.nats.startup_timeout)
     except TimeoutError:
         # The server's own refusal says more than the socket errors around it.
-        seen = f" (last error: {(refused or last)[-1]})" if last else ""
-        message = (f"cannot connect to nats-server at {redact_url(settings.nats.url)} within "
+        seen = f" (last error: {(refused or tls_failed or last)[-1]})" if last else ""
+        message = (f"cannot connect to nats-server at {where} within "
                    f"{settings.nats.startup_timeout:g}s (nats.startup_timeout){seen}")
         if refused:  # it answered and refused us: keys or config, which a retry cannot fix
             raise ConfigError(f"{message}; was its config generated from these keys?") \
                 from None
+        if tls_failed:  # it answered with a certificate we do not trust: settings, not luck
+            raise ConfigError(f"{message}; does nats.tls_ca name the CA of its certificate, "
+                              "and does nats.url's host match it?") from None
         # Nothing answered: it may still be starting. Exit 69, not 2, so a supervisor that
         # treats 2 as "do not restart" (the systemd unit) tries again.
         raise UnavailableError(f"{message}; is it running?") from None
     except (OSError, nats.errors.Error) as exc:
-        raise ConfigError(f"cannot connect to nats-server at {redact_url(settings.nats.url)}: "
+        raise ConfigError(f"cannot connect to nats-server at {where}: "
                           f"{type(exc).__name__} {exc}".rstrip()) from None
 
 

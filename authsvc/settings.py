@@ -92,7 +92,7 @@ class NatsSettings(_Section):
                              description="instances share requests in this group")
     auth_timeout: float = Field(2.0, gt=0, le=60, description="nats-server authorization.timeout"
                                 " written by nats-config (seconds)")
-    startup_timeout: float = Field(30.0, gt=0, description="give up (exit 2) when nats-server "
+    startup_timeout: float = Field(30.0, gt=0, description="give up (exit 69) when nats-server "
                                    "cannot be reached at startup within this many seconds")
     tls_ca: _OptionalPath = Field(None, description="CA certificate(s) (PEM) that nats-server's "
                                 "certificate must chain to; default: the system's trusted CAs")

@@ -37,7 +37,7 @@ from authsvc.audit.fields import malformed, obj, superseding, text, texts, times
 from authsvc.audit.keychange import changes_of
 from authsvc.audit.manifest import MANIFEST, chain_summary, sha256_file
 from authsvc.audit.verify import expand, verify
-from authsvc.errors import AuditError
+from authsvc.errors import AuditError, ConfigError
 
 EXPORT_FILES = (MANIFEST, "records.jsonl", "records.csv")
 FILTER_KEYS = ("type", "decision", "reason", "instance", "account", "principal", "source",
@@ -120,16 +120,30 @@ def superseded_ids(files: list[Path]) -> frozenset[str]:
 
 
 def chain_sources(paths: list[Path]) -> list[list[Path]]:
-    """One file list per chain: each path is a chain, or a folder of chain folders."""
+    """One file list per chain: each path is a chain, or a folder of chain folders. A
+    folder holding both audit files and chain folders is refused (ConfigError): reading
+    either alone would leave the other unchecked."""
     chains: list[list[Path]] = []
     for path in paths:
         files = expand([path])
+        refuse_mixed(path, files)
         if not files and path.is_dir():
             chains.extend(expand([sub]) for sub in sorted(path.iterdir()) if sub.is_dir()
                           and expand([sub]))
         elif files:
             chains.append(files)
     return chains
+
+
+def refuse_mixed(path: Path, files: list[Path]) -> None:
+    """ConfigError when folder ``path`` holds audit files (``files``) beside chain folders."""
+    # An export's folder (it holds its MANIFEST.json) beside the chain is not a chain.
+    if files and path.is_dir() and any(
+            sub.is_dir() and expand([sub]) and not (sub / "MANIFEST.json").exists()
+            for sub in path.iterdir()):
+        raise ConfigError(f"{path} holds audit files and also folders of audit files; name "
+                          "the chain (its files, or its folder) or the folder of chains, not "
+                          "both in one folder")
 
 
 @dataclass

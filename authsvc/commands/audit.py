@@ -109,7 +109,7 @@ def find_chains(paths: list[Path]) -> list[tuple[str, list[Path]]]:
     """(label, files) per chain: the paths given form one chain, unless they are folders of
     chain folders (what ``audit fetch --out`` writes), found as export and report find them.
     """
-    from authsvc.audit.export import chain_sources
+    from authsvc.audit.export import chain_sources, refuse_mixed
     from authsvc.audit.verify import expand
     from authsvc.errors import ConfigError
 
@@ -117,6 +117,7 @@ def find_chains(paths: list[Path]) -> list[tuple[str, list[Path]]]:
     folders: list[Path] = []
     for path in paths:
         files = expand([path])
+        refuse_mixed(path, files)
         if files:
             one.extend(files)
         elif path.is_dir() and chain_sources([path]):

@@ -55,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
     from authsvc.settings import load_settings
 
     url = health_url(load_settings(args.config).metrics.listen, args.live)
+    # Straight to the listener: an http_proxy in the environment (a container's) must not
+    # turn a healthy service into a failed check.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as reply:  # noqa: S310 (http:// built above)
+        with opener.open(url, timeout=args.timeout) as reply:
             body = reply.read(4096).decode(errors="replace")
             status = reply.status
     except urllib.error.HTTPError as error:

@@ -13,7 +13,9 @@ EPILOG = """\
 example:
   authsvc serve -c /etc/authsvc/authsvc.yaml
 
-Exits 2 with a message naming the field or file:line on bad settings or policy. On SIGTERM
+Exits 2 with a message naming the field or file:line on bad settings, keys or policy, or
+when nats-server refuses its login; 69 when nats-server did not answer within
+nats.startup_timeout (a supervisor may retry). On SIGTERM
 it stops taking requests, answers those in flight, then exits. On SIGHUP, and when a policy
 file changes, it reloads the policy files; a policy that fails to load or its checks is
 refused and the previous one keeps serving (docs/policy.md). Settings and keys are read only

@@ -116,3 +116,32 @@ async def test_the_audit_record_holds_the_client_certificate_fingerprint_only(
     pem = client.public_bytes(serialization.Encoding.PEM).decode()
     body = pem.splitlines()[1]  # a line of the certificate's base64
     assert body not in d.audit_path.read_text()  # the fingerprint, never the certificate
+
+
+def test_a_server_certificate_authsvc_does_not_trust_is_a_settings_error_not_an_outage(
+        world: tuple[Deployment, Path, x509.Certificate], tmp_path: Path) -> None:
+    # Exit 2 (fix the settings), not 69 (retry later): a restart loop would not help.
+    import subprocess
+
+    import yaml
+
+    from tests.support.deploy import AUTHSVC
+
+    d, _pki, _client = world
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    other_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "other CA")])
+    other_ca, _ = _write(tmp_path, "other-ca", _cert("other CA", other_key, other_name,
+                                                      other_key, ca=True))
+    settings = yaml.safe_load(d.settings_file.read_text())
+    settings["nats"].update({"tls_ca": str(other_ca), "startup_timeout": 3})
+    for section in ("keys", "policy", "audit"):  # relative to the deployment's folder
+        settings[section] = {**settings[section]}
+    settings["keys"]["dir"] = str(d.root / "keys")
+    settings["policy"]["paths"] = [str(d.root / "policy.yaml")]
+    settings["audit"]["path"] = str(tmp_path / "audit.jsonl")
+    config = tmp_path / "authsvc.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    proc = subprocess.run([*AUTHSVC, "serve", "-c", str(config)], capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.splitlines()[-1].startswith("authsvc: error: ")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import pytest
 import yaml
 from nats.errors import Error as NatsError
 
@@ -261,6 +262,10 @@ def test_healthz_is_ok_while_serving_and_503_without_nats(tmp_path: Path) -> Non
     try:
         assert _health(port) == (200, "ok\n")
         assert cli_main(check) == 0
+        with pytest.MonkeyPatch.context() as env:  # a container's proxy is not asked
+            env.setenv("http_proxy", "http://127.0.0.1:9")
+            env.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+            assert cli_main(check) == 0
         assert d.server is not None
         d.server.stop()
         deadline = time.monotonic() + 10

@@ -203,6 +203,18 @@ async def test_reverting_a_rejected_change_clears_the_failure(rig: Rig,
     assert len(rig.events(REJECTED)) == 1 and rig.events(ACTIVATED) == []
 
 
+async def test_a_reverted_change_applied_again_is_rejected_again(rig: Rig,
+                                                                 policy_file: Path) -> None:
+    good, bad = policy_file.read_text(), "apiVersion: authsvc/v1\nkind: Policy\nrules: [\n"
+    policy_file.write_text(bad)
+    assert reason(await rig.reloader.reload(Trigger.FILE_CHANGE)) is RejectReason.POLICY_INVALID
+    policy_file.write_text(good)
+    assert await rig.reloader.reload(Trigger.FILE_CHANGE) is None and not rig.reloader.failing
+    policy_file.write_text(bad)  # the same bad change, back again
+    assert reason(await rig.reloader.reload(Trigger.FILE_CHANGE)) is RejectReason.POLICY_INVALID
+    assert rig.reloader.failing and len(rig.events(REJECTED)) == 2
+
+
 async def test_a_change_rejected_on_sighup_is_not_judged_again_by_the_watcher(
         rig: Rig, policy_file: Path) -> None:
     policy_file.write_text("apiVersion: authsvc/v1\nkind: Policy\nrules: [\n")

@@ -227,6 +227,24 @@ def test_a_folder_of_chains_is_verified_chain_by_chain(
     assert main(["audit", "verify", str(out / "a" / "audit.jsonl"), str(out)]) == 2
 
 
+@pytest.mark.parametrize("command", ["verify", "export", "report"])
+def test_a_stray_audit_file_beside_chain_folders_is_refused_not_verified_instead(
+        make_log: MakeLog, tmp_path: Path, keys_dir: Path, command: str) -> None:
+    # Someone who can write files but not sign drops a genuine old chain beside the chain
+    # folders; reading it alone would leave a tampered chain folder unchecked.
+    out = _fetched(make_log, tmp_path, keys_dir)
+    lines = (out / "b" / "audit.jsonl").read_bytes().splitlines(keepends=True)
+    del lines[4]
+    (out / "b" / "audit.jsonl").write_bytes(b"".join(lines))
+    (out / "old.jsonl").write_bytes((out / "a" / "audit.jsonl").read_bytes())
+    period = ["--from", "2026-03-01", "--to", "2026-03-02"]
+    argv = {"verify": ["audit", "verify", str(out), "--keys-dir", str(keys_dir)],
+            "export": ["audit", "export", str(out), *period, "--out", str(tmp_path / "x")],
+            "report": ["audit", "report", str(out), *period,
+                       "--out", str(tmp_path / "r.html")]}[command]
+    assert main(argv) == 2
+
+
 def test_crafted_lines_exit_1_without_a_traceback(make_log: MakeLog, tmp_path: Path,
                                                   keys_dir: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
