@@ -307,8 +307,12 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     def resolve(path: Path) -> Path:
         return path if path.is_absolute() else (base / path)
 
-    nats = settings.nats
+    nats, oidc = settings.nats, settings.identity.oidc
+    issuers = [issuer.model_copy(update={"ca_file": resolve(issuer.ca_file)})
+               if issuer.ca_file is not None else issuer for issuer in oidc.issuers]
     return settings.model_copy(update={
+        "identity": settings.identity.model_copy(update={
+            "oidc": oidc.model_copy(update={"issuers": issuers})}),
         "nats": nats.model_copy(update={
             name: resolve(path) for name, path in (
                 ("tls_ca", nats.tls_ca), ("tls_cert", nats.tls_cert), ("tls_key", nats.tls_key))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -133,6 +134,10 @@ class OidcIssuerSettings(_Section):
     mutable_claims: list[str] = Field(default_factory=lambda: list(DEFAULT_MUTABLE),
                                       description="claims flagged as user-changeable")
     allow_http: bool = Field(False, description="allow http:// issuer and key URLs (tests)")
+    ca_file: Path | None = Field(None, description="CA certificates (PEM) that the issuer's "
+                                 "discovery and JWKS HTTPS servers must chain to (a private "
+                                 "CA, e.g. a self-hosted Kubernetes API server); default: the "
+                                 "system's trusted CAs")
     min_rsa_bits: int = Field(2048, ge=2048, le=16384)
     provider: Provider = Field("generic", description="what this IdP's claims mean: github, "
                                "kubernetes, cloudflare_access, entra, okta, auth0 "
@@ -178,6 +183,9 @@ class OidcIssuerSettings(_Section):
                              f"asymmetric ones: {sorted(ASYMMETRIC_ALGORITHMS)}")
         if self.keys is not None and self.jwks_uri is not None:
             raise ValueError(f"issuer {self.issuer}: give keys or jwks_uri, not both")
+        if self.keys is not None and self.ca_file is not None:
+            raise ValueError(f"issuer {self.issuer}: ca_file is for fetched keys; static keys "
+                             "are never fetched")
         for url in [self.jwks_uri] if self.jwks_uri else []:
             problem = check_url(url, allow_http=self.allow_http)
             if problem:

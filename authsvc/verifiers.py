@@ -6,7 +6,9 @@ constructor arguments for ``authsvc.identity``.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import replace
+from pathlib import Path
 
 from authsvc.errors import ConfigError
 from authsvc.identity import NkeyVerifier, Verifier, VerifierRegistry
@@ -52,15 +54,33 @@ def build_verifiers(settings: IdentitySettings) -> VerifierRegistry:
 def build_oidc(settings: OidcSettings) -> OidcVerifier:
     """One verifier for all configured issuers, sharing one HTTP client."""
     jwks = settings.jwks
-    getter = HttpxGetter(timeout=jwks.timeout, max_bytes=jwks.max_bytes)
+    getters: dict[Path | None, HttpxGetter] = {}  # one HTTP client per trust root
+
+    def getter(ca_file: Path | None) -> HttpxGetter:
+        if ca_file not in getters:
+            getters[ca_file] = HttpxGetter(timeout=jwks.timeout, max_bytes=jwks.max_bytes,
+                                           verify=_trust(ca_file))
+        return getters[ca_file]
+
     policy = CachePolicy(
         ttl=jwks.ttl.total_seconds(), min_ttl=jwks.min_ttl.total_seconds(),
         max_ttl=jwks.max_ttl.total_seconds(), cooldown=jwks.cooldown.total_seconds(),
         stale_for=jwks.stale_for.total_seconds(), max_keys=jwks.max_keys)
     issuers = [issuer for item in settings.issuers
-               for issuer in _issuers(item, getter, policy)]
+               for issuer in _issuers(item, getter(item.ca_file), policy)]
     return OidcVerifier(issuers, max_token_bytes=settings.max_token_bytes,
                         cache_size=settings.token_cache_size)
+
+
+def _trust(ca_file: Path | None) -> ssl.SSLContext | bool:
+    """The TLS trust for an issuer's HTTPS fetches: its ``ca_file``, else the system's."""
+    if ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except OSError as exc:  # ssl.SSLError included: not PEM certificates
+        raise ConfigError(f"identity.oidc issuer ca_file {ca_file}: cannot load CA "
+                          f"certificates ({exc.strerror or exc})") from None
 
 
 def _issuers(item: OidcIssuerSettings, getter: HttpxGetter,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -64,11 +65,14 @@ class HttpxGetter:
     """JsonGetter over one shared ``httpx.AsyncClient``."""
 
     def __init__(self, *, timeout: float = 1.5, max_bytes: int = 64 * 1024,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 client: httpx.AsyncClient | None = None,
+                 verify: ssl.SSLContext | bool = True) -> None:
+        """``verify``: the TLS context server certificates must verify against (a private
+        CA's); ``True`` is the system's trusted CAs."""
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._client = client or httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, trust_env=False,
+            timeout=timeout, follow_redirects=False, trust_env=False, verify=verify,
             headers={"Accept": "application/json", "User-Agent": "authsvc"})
 
     async def get_json(self, url: str) -> Fetched:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 import urllib.parse
@@ -168,12 +169,14 @@ class Issuer:
     token_forms: list[dict[str, str]] = field(default_factory=list)
     token_raw: bytes | None = None  # POST /token answers 200 with exactly these bytes
     token_delay: float = 0.0  # POST /token sleeps this long first
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server context
     _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> Issuer:
         issuer = self
@@ -226,6 +229,8 @@ class Issuer:
                 _send(self, status, body, "no-store")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self

@@ -201,3 +201,18 @@ def test_an_empty_optional_path_means_the_default(
                                              "nats:\n  tls_cert: ''\n  tls_key: ''\n"))
     assert settings.audit.signing_key is None
     assert (settings.nats.tls_cert, settings.nats.tls_key) == (None, None)
+
+
+def test_an_issuers_ca_file_resolves_beside_the_settings_and_needs_fetched_keys(
+        tmp_path: Path) -> None:
+    config = tmp_path / "authsvc.yaml"
+    config.write_text("policy:\n  paths: [p]\nidentity:\n  oidc:\n    issuers:\n"
+                      "      - issuer: https://k8s.internal\n        audiences: [nats]\n"
+                      "        ca_file: pki/cluster-ca.pem\n")
+    [issuer] = load_settings(config).identity.oidc.issuers
+    assert issuer.ca_file == tmp_path / "pki" / "cluster-ca.pem"
+    config.write_text("policy:\n  paths: [p]\nidentity:\n  oidc:\n    issuers:\n"
+                      "      - issuer: https://k8s.internal\n        audiences: [nats]\n"
+                      "        ca_file: ca.pem\n        keys: []\n")
+    with pytest.raises(ConfigError):  # static keys are never fetched
+        load_settings(config)
