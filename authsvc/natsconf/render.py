@@ -49,6 +49,10 @@ class Listener:
         parsed = urlparse(url)
         return cls(host=parsed.hostname or "127.0.0.1", port=parsed.port or 4222)
 
+    def address(self, port: int) -> str:
+        """``host:port`` as nats-server reads it, an IPv6 host in brackets."""
+        return f"[{self.host}]:{port}" if ":" in self.host else f"{self.host}:{port}"
+
     @property
     def loopback(self) -> bool:
         """Whether only this host can reach the listener (``localhost`` or a loopback IP)."""
@@ -92,11 +96,11 @@ def base_options(listener: Listener, extras: ServerExtras, *,
                  auth_timeout: float) -> dict[str, Any]:
     body: dict[str, Any] = {
         "server_name": extras.server_name,
-        "listen": f"{listener.host}:{listener.port}",
+        "listen": listener.address(listener.port),
         "max_control_line": MAX_CONTROL_LINE,
     }
     if extras.monitor_port is not None:
-        body["http"] = f"{listener.host}:{extras.monitor_port}"
+        body["http"] = listener.address(extras.monitor_port)
     if extras.websocket_port is not None:
         # Without TLS, on the client port's host: tokens cross it in plaintext, so keep that
         # host loopback (nats-config warns otherwise) and put a TLS proxy in front.

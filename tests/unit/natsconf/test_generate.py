@@ -231,3 +231,14 @@ def test_nats_config_warns_when_the_monitoring_port_leaves_loopback(
     assert main(argv) == 0
     assert capsys.readouterr().err.startswith("authsvc: warning:") is warned
     assert body((tmp_path / "n.conf").read_text())["http"] == f"{url[7:-5]}:8222"
+
+
+@pytest.mark.parametrize(("url", "listen"), [
+    ("nats://[::1]:4999", "[::1]:4999"), ("nats://127.0.0.1:4999", "127.0.0.1:4999"),
+    ("nats://nats.internal:4999", "nats.internal:4999")])
+def test_listen_addresses_bracket_an_ipv6_host(tmp_path: Path, url: str, listen: str) -> None:
+    settings, _ = make(tmp_path, "config", True)
+    settings = settings.model_copy(update={"nats": settings.nats.model_copy(update={"url": url})})
+    conf = body(generate(settings, ["APP"], extras=ServerExtras(monitor_port=8222), now=NOW))
+    assert conf["listen"] == listen
+    assert conf["http"] == listen.rsplit(":", 1)[0] + ":8222"
