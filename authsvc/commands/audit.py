@@ -17,6 +17,8 @@ examples:
   authsvc audit verify audit.jsonl.2026* audit.jsonl --key-file audit.pub
   authsvc audit verify /var/lib/authsvc/ --keys-dir /etc/authsvc/keys --json
   authsvc audit verify evidence/stream/ --key UB3...      # what `audit fetch` wrote: each chain
+  authsvc audit verify /var/lib/authsvc/ --key UB3... --anchor 8123:5f0c...
+      # older rotated files deleted: start after record 8123 (their closing checkpoint)
 
 The files and directories given are one chain. A folder of chain folders (what
 `audit fetch --out` writes) is verified chain by chain; the exit status is the worst.
@@ -64,6 +66,11 @@ def register(sub: Any) -> None:
     verify.add_argument("paths", nargs="*", type=Path, metavar="FILE|DIR",
                         help="audit files, or directories of them (one chain)")
     add_key_options(verify)
+    verify.add_argument("--anchor", metavar="SEQ:HASH",
+                        help="the chain's records up to SEQ were deleted (retention): the "
+                             "first record given must follow record SEQ, whose record_hash "
+                             "is HASH: the seq and record_hash of the last record of the "
+                             "deleted files (their closing audit.checkpoint), kept for this")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
     audit_stream.register(actions)
@@ -85,9 +92,12 @@ def run_verify(args: argparse.Namespace) -> int:
         raise ConfigError(f"no such file or directory: {', '.join(missing)}")
     chains = find_chains(args.paths)
     keys = trusted_keys(args)
+    anchor = parse_anchor(args.anchor) if args.anchor else None
+    if anchor is not None and len(chains) > 1:
+        raise ConfigError("--anchor belongs to one chain: name that chain's files or folder")
     summaries = []
     for label, files in chains:
-        report = verify(files, keys=keys, check=nkeys.verify)
+        report = verify(files, keys=keys, check=nkeys.verify, anchor=anchor)
         if report.empty:
             raise ConfigError(f"no audit records found in {label}: its files are empty")
         summaries.append({**({"path": label} if len(chains) > 1 else {}),
@@ -103,6 +113,19 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"chain {summary['path']}:\n{render(summary)}\n")
         print(f"result of {len(chains)} chains: {worst.upper()}")
     return EXIT_FOR[worst]
+
+
+def parse_anchor(text: str) -> Any:
+    """``SEQ:HASH`` as the chain head the first record must follow (ConfigError if not)."""
+    from authsvc.audit.chain import ChainHead
+    from authsvc.errors import ConfigError
+
+    seq, _, digest = text.partition(":")
+    if not (seq.isascii() and seq.isdigit() and int(seq) > 0 and len(digest) == 64
+            and all(c in "0123456789abcdef" for c in digest)):
+        raise ConfigError("--anchor must be SEQ:HASH, a positive seq and the 64 hex digits "
+                          "of that record's record_hash")
+    return ChainHead(seq=int(seq), hash=digest)
 
 
 def find_chains(paths: list[Path]) -> list[tuple[str, list[Path]]]:

@@ -257,3 +257,34 @@ def test_crafted_lines_exit_1_without_a_traceback(make_log: MakeLog, tmp_path: P
     assert main(["audit", "verify", str(logs), "--keys-dir", str(keys_dir), "--json"]) == 1
     summary = json.loads(capsys.readouterr().out)
     assert (summary["first_break"]["kind"], summary["first_break"]["line"]) == ("malformed", 3)
+
+
+def test_after_retention_deletes_old_files_the_rest_verifies_from_an_anchor(
+        tmp_path: Path, keys_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from authsvc.audit import AuditLog, FileSink, Rotation
+    from authsvc.audit.verify import expand
+    from tests.unit.audit.conftest import StepClock
+
+    logs = tmp_path / "logs"
+    audit = AuditLog(FileSink(logs / "audit.jsonl", fsync=False), instance="t",
+                     clock=StepClock(), signer=KeyStore(keys_dir).audit_signer(),
+                     checkpoint_every=0, rotation=Rotation(max_bytes=2000))
+    for n in range(40):
+        audit.append(decision(n))
+    audit.checkpoint()
+    audit.close()
+    files = expand([logs])
+    assert len(files) >= 3
+    oldest = files[0]
+    last = json.loads(oldest.read_bytes().splitlines()[-1])  # its closing checkpoint
+    assert last["type"] == "audit.checkpoint"
+    anchor = f"{last['seq']}:{last['record_hash']}"
+    oldest.unlink()  # retention
+    key = ["--keys-dir", str(keys_dir)]
+    assert main(["audit", "verify", str(logs), *key]) == 1  # the deleted records are a gap
+    assert main(["audit", "verify", str(logs), *key, "--anchor", anchor]) == 0
+    capsys.readouterr()
+    wrong = f"{last['seq']}:{'0' * 64}"
+    assert main(["audit", "verify", str(logs), *key, "--anchor", wrong, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["first_break"]["kind"] == "prev_mismatch"
+    assert main(["audit", "verify", str(logs), *key, "--anchor", "12:xyz"]) == 2
