@@ -52,7 +52,8 @@ def build_verifiers(settings: IdentitySettings) -> VerifierRegistry:
 
 
 def build_oidc(settings: OidcSettings) -> OidcVerifier:
-    """One verifier for all configured issuers, sharing one HTTP client."""
+    """One verifier for all configured issuers; one HTTP client per trust root (the
+    system CAs, or an issuer's ca_file)."""
     jwks = settings.jwks
     getters: dict[Path | None, HttpxGetter] = {}  # one HTTP client per trust root
 
