@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from authsvc.audit import checkpoint as cp
-from authsvc.audit.chain import canonical
+from authsvc.audit.chain import ChainHead, canonical
 from authsvc.audit.csvview import HEADER, row
 from authsvc.audit.fields import malformed, obj, superseding, text, texts, timestamp
 from authsvc.audit.keychange import changes_of
@@ -216,21 +216,24 @@ def _take(cut: ChainCut, record: dict[str, Any], query: Query,
 def export(paths: list[Path], query: Query, out: Path, *, tool_version: str,
            keys: frozenset[str] | None = None, check: cp.SignatureCheck | None = None,
            progress: Callable[[int], None] | None = None,
-           replace: bool = False) -> dict[str, Any]:
+           replace: bool = False, anchor: ChainHead | None = None) -> dict[str, Any]:
     """Write the export into ``out`` and return its manifest (also written there).
 
     ``out`` must be new or empty: evidence already there is never overwritten, unless
     ``replace``, which removes an earlier export's files (and only those) first. When the
     export fails part way, its files (and ``out``, if it made it) are removed again.
+    ``anchor``: the head the source's first record follows (one chain trimmed by retention).
     """
     chains = chain_sources(paths)
     if not chains:
         raise AuditError("no audit files found in " + ", ".join(str(p) for p in paths))
+    if anchor is not None and len(chains) > 1:
+        raise ConfigError("--anchor belongs to one chain: name that chain's files or folder")
     made = not out.exists()
     _claim_out(out, [f for files in chains for f in files], replace=replace)
     try:
         return _write(chains, query, out, tool_version=tool_version, keys=keys, check=check,
-                      progress=progress or (lambda _: None))
+                      progress=progress or (lambda _: None), anchor=anchor)
     except BaseException:  # an interrupt too: a half export must not look like evidence
         for name in EXPORT_FILES:
             (out / name).unlink(missing_ok=True)
@@ -242,14 +245,14 @@ def export(paths: list[Path], query: Query, out: Path, *, tool_version: str,
 
 def _write(chains: list[list[Path]], query: Query, out: Path, *, tool_version: str,
            keys: frozenset[str] | None, check: cp.SignatureCheck | None,
-           progress: Callable[[int], None]) -> dict[str, Any]:
+           progress: Callable[[int], None], anchor: ChainHead | None) -> dict[str, Any]:
     name = f"records.{query.format}"
     cuts, reports = [], []
     with (out / name).open("w", encoding="utf-8", newline="") as handle:
         emit = _writer(handle, query.format)
         for files in chains:
             cuts.append(cut_chain(files, query, emit, progress))
-            reports.append(verify(files, keys=keys, check=check))
+            reports.append(verify(files, keys=keys, check=check, anchor=anchor))
     manifest = {
         "kind": "authsvc-audit-export", "version": 1, "tool_version": tool_version,
         "query": query.as_dict(), "sources": [[p.name for p in files] for files in chains],

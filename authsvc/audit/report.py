@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from authsvc.audit import checkpoint as cp
+from authsvc.audit.chain import ChainHead
 from authsvc.audit.export import Query, chain_sources, cut_chain, record_time
 from authsvc.audit.fields import malformed, obj, superseding, text, texts
 from authsvc.audit.keychange import KEY_CHANGED_TYPE, KeyChange, changes_of
 from authsvc.audit.verify import Report, verify
+from authsvc.errors import ConfigError
 
 DENIALS = ("deny", "error")
 # Rows of the revisions table for decisions that name no policy revision, so that the
@@ -223,14 +225,19 @@ def integrity(instance: str, source: Report, *, signatures: bool) -> ChainIntegr
 
 def build(paths: list[Path], start: datetime, end: datetime, *,
           keys: frozenset[str] | None = None,
-          check: cp.SignatureCheck | None = None) -> PeriodReport:
-    """Read every chain under ``paths`` and summarise ``[start, end)``."""
+          check: cp.SignatureCheck | None = None,
+          anchor: ChainHead | None = None) -> PeriodReport:
+    """Read every chain under ``paths`` and summarise ``[start, end)``; ``anchor`` is the
+    head the first record follows when one chain was trimmed by retention."""
     report = PeriodReport(start=start, end=end, bucket=bucket_size(start, end))
     # csv: no run-on to a checkpoint; the grace: records past the period, for supersedes
     query = Query(start=start, end=end + SUPERSEDE_GRACE, format="csv")
-    for files in chain_sources(paths):
+    chains = chain_sources(paths)
+    if anchor is not None and len(chains) > 1:
+        raise ConfigError("--anchor belongs to one chain: name that chain's files or folder")
+    for files in chains:
         cut = cut_chain(files, query, _period(report), lambda _: None)
-        source = verify(files, keys=keys, check=check)
+        source = verify(files, keys=keys, check=check, anchor=anchor)
         name = cut.instance or (files[0].parent.name if files else "")
         report.integrity.append(integrity(name, source, signatures=keys is not None))
     return report

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from authsvc.commands import audit_export, audit_report, audit_stream
-from authsvc.commands.audit_keys import NOT_CHECKED, add_key_options, trusted_keys, unsigned_note
+from authsvc.commands.audit_keys import (
+    NOT_CHECKED,
+    add_anchor_option,
+    add_key_options,
+    anchor_of,
+    trusted_keys,
+    unsigned_note,
+)
 from authsvc.commands.common import FORMATTER
 
 EPILOG = """\
@@ -66,11 +73,7 @@ def register(sub: Any) -> None:
     verify.add_argument("paths", nargs="*", type=Path, metavar="FILE|DIR",
                         help="audit files, or directories of them (one chain)")
     add_key_options(verify)
-    verify.add_argument("--anchor", metavar="SEQ:HASH",
-                        help="the chain's records up to SEQ were deleted (retention): the "
-                             "first record given must follow record SEQ, whose record_hash "
-                             "is HASH: the seq and record_hash of the last record of the "
-                             "deleted files (their closing audit.checkpoint), kept for this")
+    add_anchor_option(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
     audit_stream.register(actions)
@@ -92,7 +95,7 @@ def run_verify(args: argparse.Namespace) -> int:
         raise ConfigError(f"no such file or directory: {', '.join(missing)}")
     chains = find_chains(args.paths)
     keys = trusted_keys(args)
-    anchor = parse_anchor(args.anchor) if args.anchor else None
+    anchor = anchor_of(args)
     if anchor is not None and len(chains) > 1:
         raise ConfigError("--anchor belongs to one chain: name that chain's files or folder")
     summaries = []
@@ -113,19 +116,6 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"chain {summary['path']}:\n{render(summary)}\n")
         print(f"result of {len(chains)} chains: {worst.upper()}")
     return EXIT_FOR[worst]
-
-
-def parse_anchor(text: str) -> Any:
-    """``SEQ:HASH`` as the chain head the first record must follow (ConfigError if not)."""
-    from authsvc.audit.chain import ChainHead
-    from authsvc.errors import ConfigError
-
-    seq, _, digest = text.partition(":")
-    if not (seq.isascii() and seq.isdigit() and int(seq) > 0 and len(digest) == 64
-            and all(c in "0123456789abcdef" for c in digest)):
-        raise ConfigError("--anchor must be SEQ:HASH, a positive seq and the 64 hex digits "
-                          "of that record's record_hash")
-    return ChainHead(seq=int(seq), hash=digest)
 
 
 def find_chains(paths: list[Path]) -> list[tuple[str, list[Path]]]:

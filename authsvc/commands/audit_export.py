@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from authsvc.commands.audit_keys import NOT_CHECKED, add_key_options, trusted_keys, unsigned_note
+from authsvc.commands.audit_keys import (
+    NOT_CHECKED,
+    add_anchor_option,
+    add_key_options,
+    anchor_of,
+    trusted_keys,
+    unsigned_note,
+)
 from authsvc.commands.common import FORMATTER
 
 EPILOG = """\
@@ -56,6 +63,7 @@ def register(actions: Any, verify: Any) -> None:
                         help="replace the export files (MANIFEST.json, records.*) in a "
                              "non-empty --out; without it a non-empty --out is refused")
     add_key_options(parser)
+    add_anchor_option(parser)
     parser.set_defaults(handler=run_export)
     verify.add_argument("--manifest", type=Path, metavar="MANIFEST.json",
                         help="re-verify an export from its manifest (instead of FILE|DIR)")
@@ -116,7 +124,8 @@ def run_export(args: argparse.Namespace) -> int:
     total = sum(f.stat().st_size for files in chain_sources(args.paths) for f in files)
     progress = Progress(sys.stderr, total)
     manifest = export(args.paths, query, args.out, tool_version=__version__, keys=keys,
-                      check=nkeys.verify, progress=progress, replace=args.force)
+                      check=nkeys.verify, progress=progress, replace=args.force,
+                      anchor=anchor_of(args))
     progress.finish()
     for chain, sources in zip(manifest["chains"], manifest["sources"], strict=True):
         print(chain_line(chain, sources))

@@ -104,3 +104,30 @@ def unsigned_note() -> str:
             "signed it. Check them with\n      --key AUDIT_PUBLIC_KEY (U...; `authsvc keys init` "
             "prints it as 'audit checkpoints'),\n      --key-file FILE or --keys-dir "
             "KEYS_DIR.")
+
+
+def add_anchor_option(parser: Any) -> None:
+    """--anchor SEQ:HASH, for one chain whose oldest files retention deleted."""
+    parser.add_argument("--anchor", metavar="SEQ:HASH",
+                        help="the chain's records up to SEQ were deleted (retention): the "
+                             "first record given must follow record SEQ, whose record_hash "
+                             "is HASH: the seq and record_hash of the last record of the "
+                             "deleted files (their closing audit.checkpoint), kept for this")
+
+
+def anchor_of(args: Any) -> Any:
+    """The ChainHead --anchor names, or None (ConfigError when it is not SEQ:HASH)."""
+    return parse_anchor(args.anchor) if getattr(args, "anchor", None) else None
+
+
+def parse_anchor(text: str) -> Any:
+    """``SEQ:HASH`` as the chain head the first record must follow (ConfigError if not)."""
+    from authsvc.audit.chain import ChainHead
+    from authsvc.errors import ConfigError
+
+    seq, _, digest = text.partition(":")
+    if not (seq.isascii() and seq.isdigit() and int(seq) > 0 and len(digest) == 64
+            and all(c in "0123456789abcdef" for c in digest)):
+        raise ConfigError("--anchor must be SEQ:HASH, a positive seq and the 64 hex digits "
+                          "of that record's record_hash")
+    return ChainHead(seq=int(seq), hash=digest)

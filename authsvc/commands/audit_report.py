@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from authsvc.commands.audit_keys import NOT_CHECKED, add_key_options, trusted_keys, unsigned_note
+from authsvc.commands.audit_keys import (
+    NOT_CHECKED,
+    add_anchor_option,
+    add_key_options,
+    anchor_of,
+    trusted_keys,
+    unsigned_note,
+)
 from authsvc.commands.common import FORMATTER
 
 EPILOG = """\
@@ -36,6 +43,7 @@ def register(actions: Any) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.html",
                         help="the HTML file to write")
     add_key_options(parser)
+    add_anchor_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -51,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if args.end <= args.start:
         raise ConfigError("--to must be after --from")
     keys = trusted_keys(args)
-    report = build(args.paths, args.start, args.end, keys=keys, check=nkeys.verify)
+    report = build(args.paths, args.start, args.end, keys=keys, check=nkeys.verify,
+                   anchor=anchor_of(args))
     if not report.integrity:
         raise ConfigError("no audit files found in " + ", ".join(map(str, args.paths)))
     html = render(report, generated=SystemClock().now(), tool_version=__version__)

@@ -288,3 +288,9 @@ def test_after_retention_deletes_old_files_the_rest_verifies_from_an_anchor(
     assert main(["audit", "verify", str(logs), *key, "--anchor", wrong, "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["first_break"]["kind"] == "prev_mismatch"
     assert main(["audit", "verify", str(logs), *key, "--anchor", "12:xyz"]) == 2
+    period = ["--from", "2026-03-01", "--to", "2026-03-02"]
+    for command, out in (("export", ["--out", str(tmp_path / "x")]),
+                         ("report", ["--out", str(tmp_path / "r.html")])):
+        assert main(["audit", command, str(logs), *period, *key, *out]) == 1  # the gap
+        assert main(["audit", command, str(logs), *period, *key, "--anchor", anchor,
+                     *out, *(["--force"] if command == "export" else [])]) == 0
