@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from authsvc.audit import AuditWriter, DecisionFacts, Outcome, to_record
 from authsvc.clock import Clock
@@ -135,9 +136,7 @@ class CalloutService:
                             revision=revision, grant=grant, minted=minted)
         # Durable before the answer. A failed append is a fault for handle(); a failed commit
         # leaves an allow record that may have reached the file, so the deny says which.
-        record = to_record(facts)
-        self._audit.append(record)
-        _debug_decision(record)
+        record = self._record(facts)
         try:
             await self._audit.commit()
         except AuditError as exc:
@@ -206,10 +205,12 @@ class CalloutService:
             policy_revision=revision, rule_ids=grant.rule_ids if grant else rule_ids,
             latency_ms=started.total_ms(), stages_ms=started.stages, supersedes=supersedes)
 
-    def _record(self, facts: DecisionFacts) -> None:
+    def _record(self, facts: DecisionFacts) -> dict[str, Any]:
+        """Append the decision's record (stamped with its event_id by the log) and return it."""
         record = to_record(facts)
         self._audit.append(record)
         _debug_decision(record)
+        return record
 
     def _record_best_effort(self, facts: DecisionFacts) -> None:
         """Denials are answered even when the log is down: refusing is always safe."""

@@ -95,11 +95,6 @@ def matches(record: dict[str, Any], filters: dict[str, tuple[str, ...]],
                for key, accepted in filters.items())
 
 
-def record_time(record: dict[str, Any]) -> datetime | None:
-    """When the record says it was written; None when it says nothing usable."""
-    return timestamp(record)
-
-
 def superseded_ids(files: list[Path]) -> frozenset[str]:
     """The event ids of the allows that error records of this chain supersede.
 
@@ -133,6 +128,12 @@ def chain_sources(paths: list[Path]) -> list[list[Path]]:
         elif files:
             chains.append(files)
     return chains
+
+
+def anchored_chains(chains: list[Any], anchor: ChainHead | None) -> None:
+    """ConfigError when an ``anchor`` (one trimmed chain's start) meets several chains."""
+    if anchor is not None and len(chains) > 1:
+        raise ConfigError("--anchor belongs to one chain: name that chain's files or folder")
 
 
 def refuse_mixed(path: Path, files: list[Path]) -> None:
@@ -184,7 +185,7 @@ def cut_chain(files: list[Path], query: Query, emit: Callable[[dict[str, Any]], 
     state = "before"
     for record in _lines(files, on_bytes):
         cut.instance = cut.instance or text(record, "instance")  # named when empty too
-        when = record_time(record)
+        when = timestamp(record)
         if state == "before" and when is not None and when >= query.start:
             state = "in"
             cut.anchor_seq, cut.anchor_hash = record["seq"] - 1, str(record.get("prev_hash"))
@@ -227,8 +228,7 @@ def export(paths: list[Path], query: Query, out: Path, *, tool_version: str,
     chains = chain_sources(paths)
     if not chains:
         raise AuditError("no audit files found in " + ", ".join(str(p) for p in paths))
-    if anchor is not None and len(chains) > 1:
-        raise ConfigError("--anchor belongs to one chain: name that chain's files or folder")
+    anchored_chains(chains, anchor)
     made = not out.exists()
     _claim_out(out, [f for files in chains for f in files], replace=replace)
     try:

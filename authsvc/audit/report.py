@@ -20,11 +20,10 @@ from typing import Any
 
 from authsvc.audit import checkpoint as cp
 from authsvc.audit.chain import ChainHead
-from authsvc.audit.export import Query, chain_sources, cut_chain, record_time
-from authsvc.audit.fields import malformed, obj, superseding, text, texts
+from authsvc.audit.export import Query, anchored_chains, chain_sources, cut_chain
+from authsvc.audit.fields import malformed, obj, superseding, text, texts, timestamp
 from authsvc.audit.keychange import KEY_CHANGED_TYPE, KeyChange, changes_of
 from authsvc.audit.verify import Report, verify
-from authsvc.errors import ConfigError
 
 DENIALS = ("deny", "error")
 # Rows of the revisions table for decisions that name no policy revision, so that the
@@ -151,7 +150,7 @@ def add(report: PeriodReport, record: dict[str, Any]) -> None:
     """Count one record of the period."""
     report.records += 1
     report.malformed.update(malformed(record))
-    kind, when = text(record, "type") or "(none)", record_time(record)
+    kind, when = text(record, "type") or "(none)", timestamp(record)
     stamp = text(record, "time")
     if kind != "decision":
         report.events[kind] += 1
@@ -233,8 +232,7 @@ def build(paths: list[Path], start: datetime, end: datetime, *,
     # csv: no run-on to a checkpoint; the grace: records past the period, for supersedes
     query = Query(start=start, end=end + SUPERSEDE_GRACE, format="csv")
     chains = chain_sources(paths)
-    if anchor is not None and len(chains) > 1:
-        raise ConfigError("--anchor belongs to one chain: name that chain's files or folder")
+    anchored_chains(chains, anchor)
     for files in chains:
         cut = cut_chain(files, query, _period(report), lambda _: None)
         source = verify(files, keys=keys, check=check, anchor=anchor)
@@ -250,7 +248,7 @@ def _period(report: PeriodReport) -> Callable[[dict[str, Any]], None]:
 
     def take(record: dict[str, Any]) -> None:
         nonlocal past
-        when = record_time(record)
+        when = timestamp(record)
         past = past or (when is not None and when >= report.end)
         if not past:
             add(report, record)

@@ -83,6 +83,7 @@ def register(sub: Any) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     from authsvc.audit import verify
+    from authsvc.audit.export import anchored_chains
     from authsvc.errors import ConfigError
     from authsvc.protocol import nkeys
 
@@ -96,8 +97,7 @@ def run_verify(args: argparse.Namespace) -> int:
     chains = find_chains(args.paths)
     keys = trusted_keys(args)
     anchor = anchor_of(args)
-    if anchor is not None and len(chains) > 1:
-        raise ConfigError("--anchor belongs to one chain: name that chain's files or folder")
+    anchored_chains(chains, anchor)
     summaries = []
     for label, files in chains:
         report = verify(files, keys=keys, check=nkeys.verify, anchor=anchor)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +33,18 @@ def _write(make_log: MakeLog, count: int, *, rotate_bytes: int = 0,
 
 def _lines(path: Path) -> list[bytes]:
     return path.read_bytes().splitlines(keepends=True)
+
+
+def _rehashed(path: Path, index: int, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Edit line ``index`` of ``path`` and give it a matching ``record_hash``, as someone
+    who can write the file but not sign would."""
+    from authsvc.audit import canonical, record_hash
+    lines = _lines(path)
+    record = json.loads(lines[index])
+    edit(record)
+    record["record_hash"] = record_hash(record)
+    lines[index] = canonical(record) + b"\n"
+    path.write_bytes(b"".join(lines))
 
 
 def test_intact_log_verifies_with_signed_checkpoints(make_log: MakeLog, signer: KeyPair) -> None:
@@ -84,14 +98,8 @@ def test_edited_record_is_altered(make_log: MakeLog, signer: KeyPair) -> None:
 
 def test_edited_and_rehashed_record_breaks_the_next_link(make_log: MakeLog,
                                                          signer: KeyPair) -> None:
-    from authsvc.audit import canonical, record_hash
     [path] = _write(make_log, 10)
-    lines = _lines(path)
-    record = json.loads(lines[4])
-    record["decision"] = "deny"
-    record["record_hash"] = record_hash(record)
-    lines[4] = canonical(record) + b"\n"
-    path.write_bytes(b"".join(lines))
+    _rehashed(path, 4, lambda record: record.update(decision="deny"))
     assert _break_at([path], signer) == (BreakKind.PREV_MISMATCH, path.name, 6)
 
 
@@ -175,14 +183,9 @@ def test_checkpoint_signed_by_another_key_is_refused(make_log: MakeLog,
 
 
 def test_forged_checkpoint_signature_is_refused(make_log: MakeLog, signer: KeyPair) -> None:
-    from authsvc.audit import canonical, record_hash
     [path] = _write(make_log, 5)
-    lines = _lines(path)
-    record = json.loads(lines[-1])
-    record["checkpoint"]["time"] = "2030-01-01T00:00:00.000Z"
-    record["record_hash"] = record_hash(record)
-    lines[-1] = canonical(record) + b"\n"
-    path.write_bytes(b"".join(lines))
+    _rehashed(path, -1, lambda record: record["checkpoint"].update(
+        time="2030-01-01T00:00:00.000Z"))
     assert _break_at([path], signer) == (BreakKind.CHECKPOINT_SIGNATURE, path.name, 6)
 
 
@@ -369,14 +372,8 @@ def test_crafted_lines_are_breaks_not_crashes(make_log: MakeLog, signer: KeyPair
 
 def test_a_checkpoint_seq_that_is_not_an_integer_is_malformed(make_log: MakeLog,
                                                               signer: KeyPair) -> None:
-    from authsvc.audit import canonical, record_hash
     [path] = _write(make_log, 3)  # re-hashed, so only the checkpoint member is wrong
-    lines = _lines(path)
-    record = json.loads(lines[3])
-    record["checkpoint"]["seq_last"] = 3.0
-    record["record_hash"] = record_hash(record)
-    lines[3] = canonical(record) + b"\n"
-    path.write_bytes(b"".join(lines))
+    _rehashed(path, 3, lambda record: record["checkpoint"].update(seq_last=3.0))
     assert _break_at([path], signer) == (BreakKind.CHECKPOINT_MALFORMED, path.name, 4)
 
 

@@ -225,6 +225,8 @@ def test_a_folder_of_chains_is_verified_chain_by_chain(
     assert [c["result"] for c in summary["chains"]] == ["intact", "broken"]
     # one chain's files and a folder of chains are not one chain
     assert main(["audit", "verify", str(out / "a" / "audit.jsonl"), str(out)]) == 2
+    # an anchor starts one trimmed chain, not several
+    assert main(["audit", "verify", str(out), "--anchor", "1:" + "0" * 64]) == 2
 
 
 @pytest.mark.parametrize("command", ["verify", "export", "report"])

@@ -20,19 +20,15 @@ from botocore.credentials import Credentials
 
 from authsvc.clients.aws import sign_token
 from authsvc.domain import (
-    ClientInfo,
-    ConnectOptions,
-    ConnectRequest,
     Deny,
     DenyReason,
     Identity,
-    Secret,
-    ServerInfo,
 )
 from authsvc.errors import UpstreamError
 from authsvc.identity.aws_iam import AwsIamVerifier, caller_identity
 from authsvc.identity.aws_proof import ProofRules, StsCall
 from authsvc.identity.sts import Caller, HttpxSts, StsAnswer, StsHostUnknown, read_answer
+from tests.unit.identity.test_oidc import request
 
 DATA = Path(__file__).parents[2] / "data" / "aws"
 HOST = "sts.eu-west-1.amazonaws.com"
@@ -84,13 +80,6 @@ class UnknownHostSts:
     async def post(self, call: StsCall) -> StsAnswer:
         self.calls += 1
         raise StsHostUnknown(f"STS {call.host}: host name does not resolve")
-
-
-def request(token: str) -> ConnectRequest:
-    now = datetime.now(UTC)
-    return ConnectRequest(server=ServerInfo(id="N1"), user_nkey="U2", client=ClientInfo(),
-                          connect=ConnectOptions(auth_token=Secret(token)), request_id="r",
-                          issued_at=now, expires_at=now)
 
 
 def proof(region: str) -> str:
