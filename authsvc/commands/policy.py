@@ -402,12 +402,15 @@ def run_diff(args: argparse.Namespace) -> int:
              (("+", result.added), ("-", result.removed), ("~", result.changed))
              for rule_id in ids]
     for change in result.identities:
-        lines.append(f"identity {change.case!r}: {change.before} -> {change.after}")
+        # A case is named by its author; the principal says which identity it stands for.
+        who = "" if change.principal in change.case else f" [{change.principal}]"
+        lines.append(f"identity {change.case!r}{who}: {change.before} -> {change.after}")
         lines += [f"    + {entry}" for entry in change.gained]
         lines += [f"    - {entry}" for entry in change.lost]
     data = {"added": list(result.added), "removed": list(result.removed),
             "changed": list(result.changed),
-            "identities": [{"case": c.case, "before": c.before, "after": c.after,
+            "identities": [{"case": c.case, "principal": c.principal,
+                            "before": c.before, "after": c.after,
                             "gained": list(c.gained), "lost": list(c.lost),
                             "undecided_before": _undecided(c.undecided_before),
                             "undecided_after": _undecided(c.undecided_after)}

@@ -84,14 +84,28 @@ class CaseIdentity(BaseModel):
     expires_in: Duration | None = None
 
     def build(self, now: datetime) -> Identity:
-        """The domain ``Identity``; ``principal`` defaults to ``<source>:<subject>``."""
+        """The domain ``Identity``; ``principal`` defaults to what the verifier would make
+        (see :meth:`default_principal`)."""
         attributes: dict[str, AttributeValue] = {
             key: tuple(value) if isinstance(value, list) else value
             for key, value in self.attributes.items()}
         return Identity(source=self.source, subject=self.subject, issuer=self.issuer,
-                        principal=self.principal or f"{self.source}:{self.subject}",
+                        principal=self.principal or self.default_principal(),
                         attributes=attributes,
                         expires_at=now + self.expires_in if self.expires_in else None)
+
+
+    def default_principal(self) -> str:
+        """The principal the source's verifier gives this identity, so that a template on it
+        (``{{principal.hash}}``) renders in a test as it will in production: ``nkey:<key>``,
+        ``oidc:<issuer>#<subject>``, ``aws:<arn attribute>``; ``<source>:<subject>`` when the
+        case lacks the issuer or ARN to say more."""
+        arn = self.attributes.get("arn")
+        if self.source is IdentitySource.OIDC and self.issuer:
+            return f"oidc:{self.issuer}#{self.subject}"
+        if self.source is IdentitySource.AWS_IAM and isinstance(arn, str):
+            return f"aws:{arn}"
+        return f"{self.source}:{self.subject}"
 
 
 class CaseConnection(BaseModel):

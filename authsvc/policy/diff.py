@@ -38,6 +38,7 @@ class IdentityChange:
     lost: tuple[str, ...]
     undecided_before: tuple[Undecided, ...] = ()
     undecided_after: tuple[Undecided, ...] = ()
+    principal: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,8 @@ def _change(subject: Subject, old: _Side, new: _Side,
     return IdentityChange(case=subject.name, before=_described(old_decision, old_undecided),
                           after=_described(new_decision, new_undecided), gained=tuple(gained),
                           lost=tuple(lost), undecided_before=old_undecided,
-                          undecided_after=new_undecided)
+                          undecided_after=new_undecided,
+                          principal=subject.identity.principal)
 
 
 def _described(decision: Decision, unknown: Sequence[Undecided]) -> str:

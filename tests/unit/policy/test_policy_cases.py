@@ -3,14 +3,17 @@ decision cannot have: a deny has no grant (account, TTL, subjects), an allow no 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
+from authsvc.domain import Deny
 from authsvc.errors import PolicyError
-from authsvc.policy.cases import PolicyTestFile
+from authsvc.policy.cases import DEFAULT_NOW, CaseIdentity, PolicyTestFile
 from authsvc.policy.problems import code_of, each
 from authsvc.policy.testing import read_test_file, run_files
 
@@ -91,3 +94,50 @@ def test_a_deny_case_still_checks_its_reason_and_rules(tmp_path: Path) -> None:
 def test_a_problem_inside_a_case_is_reported_where_it_is(tmp_path: Path) -> None:
     path = _write(tmp_path, "deny", "acount", "APP")  # a typo, and not also "cases is empty"
     assert _problems(path) == [("unknown_key", 10, 7)]
+
+
+# A case's identity gets, by default, the principal its source's verifier would give it, so
+# that a grant templated on it (``{{principal.hash}}``) renders in a test as in production.
+def _verified_oidc() -> str:
+    from authsvc.identity.claims import ClaimRules
+    from authsvc.identity.jwk import import_key_set
+    from authsvc.identity.jwks import StaticKeys
+    from authsvc.identity.oidc import OidcIssuer, claims_identity
+
+    issuer = OidcIssuer(rules=ClaimRules(issuer="https://idp.example", audiences=frozenset()),
+                        algorithms=frozenset({"RS256"}), keys=StaticKeys(import_key_set([])))
+    identity = claims_identity({"iss": "https://idp.example", "sub": "u1", "exp": 2**31}, issuer)
+    assert not isinstance(identity, Deny)
+    return identity.principal
+
+
+def _verified_aws() -> str:
+    from authsvc.identity.aws_iam import caller_identity
+    from authsvc.identity.sts import Caller
+
+    identity = caller_identity(
+        Caller(arn="arn:aws:sts::111122223333:assumed-role/app/session-1",
+               account="111122223333", user_id="AROAEXAMPLE:session-1"),
+        "sts.amazonaws.com")
+    assert not isinstance(identity, Deny)
+    return identity.principal
+
+
+@pytest.mark.parametrize(("identity", "verified"), [
+    ({"source": "oidc", "subject": "u1", "issuer": "https://idp.example"}, _verified_oidc),
+    ({"source": "aws_iam", "subject": "AROAEXAMPLE",
+      "attributes": {"arn": "arn:aws:iam::111122223333:role/app"}}, _verified_aws),
+    ({"source": "nkey", "subject": "UABC"}, lambda: "nkey:UABC"),
+])
+def test_a_case_principal_defaults_to_what_the_verifier_makes(
+        identity: dict[str, Any], verified: Callable[[], str]) -> None:
+    built = CaseIdentity.model_validate(identity).build(DEFAULT_NOW)
+    assert built.principal == verified()
+
+
+def test_a_case_without_issuer_or_arn_falls_back_and_an_explicit_principal_wins() -> None:
+    bare = CaseIdentity.model_validate({"source": "aws_iam", "subject": "AROAEXAMPLE"})
+    assert bare.build(DEFAULT_NOW).principal == "aws_iam:AROAEXAMPLE"
+    given = CaseIdentity.model_validate({"source": "oidc", "subject": "u1", "issuer": "https://i",
+                                         "principal": "oidc:custom"})
+    assert given.build(DEFAULT_NOW).principal == "oidc:custom"

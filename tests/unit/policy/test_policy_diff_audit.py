@@ -61,6 +61,26 @@ def test_identities_from_the_audit_log_show_what_they_lose(
     assert report["identities"][0]["case"].startswith("nkey:UWRITER")
 
 
+
+def test_a_case_is_shown_with_the_principal_it_stands_for(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "old.yaml").write_text(OLD)
+    (tmp_path / "new.yaml").write_text(NEW)
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(yaml.safe_dump({
+        "apiVersion": "authsvc/v1", "kind": "PolicyTest", "policy": ["new.yaml"],
+        "cases": [{"name": "the writer", "identity": {"source": "nkey", "subject": "UWRITER"},
+                   "expect": {"decision": "deny"}}]}))
+    argv = ["policy", "diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"),
+            "--cases", str(cases)]
+    assert main([*argv, "--format", "json"]) == 0
+    (change,) = json.loads(capsys.readouterr().out)["identities"]
+    assert (change["case"], change["principal"]) == ("the writer", "nkey:UWRITER")
+    assert main(argv) == 0
+    assert "identity 'the writer' [nkey:UWRITER]: allow APP -> deny no_matching_rule" \
+        in capsys.readouterr().out.splitlines()
+
+
 def test_an_unreadable_audit_record_is_an_error_with_its_line(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str],
                                                               ) -> None:
