@@ -6,6 +6,12 @@ When a connect fails authorization, nats-server publishes a client-disconnect ad
 refusal of a JWT we minted (e.g. one it finds invalid or already expired); the latter is
 the evidence the service cannot see otherwise. Fields are copied by allow-list: the
 advisory's client info can include the user JWT, which must never reach the log.
+
+The client's ``user`` is not copied either. nats-server fills it from CONNECT ``user``, and
+a leaf node whose remote URL carries only a token (``nats-leaf://TOKEN@hub``) sends that
+token as both ``user`` and ``auth_token`` (nats-server 2.15.1 then reports the bearer token
+as ``client.user``; tests/integration/test_edge_connections.py). The decision record names
+the verified identity instead, and the join key is server id + client id.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ AUTH_ERROR_SUBJECT = "$SYS.ACCOUNT.CLIENT.AUTH.ERR"
 AUTH_ERROR_TYPE = "nats.auth_error"
 
 _SERVER_FIELDS = ("id", "name", "cluster", "ver", "host")
-_CLIENT_FIELDS = ("id", "host", "acc", "user", "name", "lang", "ver", "kind",
+_CLIENT_FIELDS = ("id", "host", "acc", "name", "lang", "ver", "kind",
                   "client_type", "start", "stop", "issuer_key", "name_tag")
 _MAX_TEXT = 512
 

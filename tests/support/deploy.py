@@ -5,7 +5,8 @@ test identities come from ``identity(name)`` (fresh keys per run), the policy fr
 ``rules`` (policy YAML rule dicts). ``start()`` starts nats-server and, unless
 ``service=False``, authsvc as a subprocess, exactly as a user would run them.
 ``with_probe=True`` adds one thing to the server config, a test-only way to hand authsvc crafted
-requests (tests/support/probe.py).
+requests (tests/support/probe.py). ``config_edit`` (a function of the config's JSON body) adds
+what a test needs beyond what ``nats-config`` generates, such as a leaf node listener.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class Deployment:
     probe: Probe | None = None  # set by write() when with_probe=True
     with_probe: bool = False
     server_tls: ServerTls | None = None  # nats-config's --tls-* options
+    config_edit: Callable[[dict[str, Any]], None] | None = None  # applied after the probe
     port: int = field(default_factory=free_port)
     identities: dict[str, KeyPair] = field(default_factory=dict)
     server: NatsServer | None = None
@@ -106,6 +108,8 @@ class Deployment:
                 text, mode=self.mode, callout_account=settings.nats.callout_account,
                 callout_key=keys.issuer().public_key,
                 operator=keys.operator() if self.mode == "operator" else None, now=now)
+        if self.config_edit is not None:
+            text = edit_config(text, self.config_edit)
         (self.root / "nats-server.conf").write_text(text)
         return settings
 
@@ -171,6 +175,15 @@ class Deployment:
             time.sleep(0.02)
             records = self.audit()
         return records
+
+
+def edit_config(text: str, edit: Callable[[dict[str, Any]], None]) -> str:
+    """``text`` (a generated config: comment lines, then one JSON object) after ``edit``
+    changed its JSON body in place."""
+    start = text.index("{")
+    body = json.loads(text[start:])
+    edit(body)
+    return text[:start] + json.dumps(body, indent=2) + "\n"
 
 
 def iter_modes() -> Iterator[tuple[str, bool]]:

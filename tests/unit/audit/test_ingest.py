@@ -14,10 +14,20 @@ def test_only_allow_listed_fields_are_kept() -> None:
                            "jwt": "eyJ.secret.sig", "nonce": "abc"},
                 "reason": "Authentication Timeout"}
     fields = auth_error_fields(json.dumps(advisory).encode())
-    assert fields["nats_client"] == {"id": 9, "host": "10.0.0.1", "user": "UA", "name": "app"}
+    assert fields["nats_client"] == {"id": 9, "host": "10.0.0.1", "name": "app"}
     assert fields["nats_server"]["id"] == "NABC"
     assert fields["nats_reason"] == "Authentication Timeout"
     assert "eyJ" not in json.dumps(fields)
+
+
+def test_the_connect_user_is_never_kept() -> None:
+    """A token-only leaf remote URL makes nats-server report the token as ``client.user``."""
+    bearer = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJsZWFmLTEifQ.c2lnbmF0dXJl"
+    advisory = {"client": {"id": 9, "kind": "Leafnode", "user": bearer},
+                "reason": "Auth callout service returned an error: connection_not_allowed"}
+    fields = auth_error_fields(json.dumps(advisory).encode())
+    assert fields["nats_client"] == {"id": 9, "kind": "Leafnode"}
+    assert "c2lnbmF0dXJl" not in json.dumps(fields)
 
 
 def test_garbage_is_recorded_as_malformed() -> None:

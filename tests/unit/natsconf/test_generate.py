@@ -56,6 +56,10 @@ def test_config_mode(tmp_path: Path, xkey: bool) -> None:
     assert callout["account"] == "AUTH"
     assert callout["auth_users"] == [service]
     assert ("xkey" in callout) is xkey
+    # In config mode nats-server reads allowed_accounts as the accounts whose locally
+    # authenticated users still go to the callout: a user of any other account would skip
+    # authsvc. It never limits placement (tests/integration/test_edge_connections.py).
+    assert "allowed_accounts" not in callout
     # The callout account holds only the service, an nkey user (so the server sends a nonce).
     assert [u["nkey"] for u in conf["accounts"]["AUTH"]["users"]] == [service]
     assert set(conf["accounts"]) == {"AUTH", "APP"}
