@@ -11,6 +11,12 @@ request path or in the reloader depends on this module. Exposed:
 * ``authsvc_policy_rules`` and ``authsvc_policy_info{revision}``: the policy in force
 * ``authsvc_requests_in_flight``: callout requests being handled
 * ``authsvc_decisions_total{decision="allow"|"deny"|"error",reason}``: answers given
+* ``authsvc_request_duration_seconds``: histogram of the time from a request's arrival to
+  its reply (nats-server waits 2 s by default)
+* ``authsvc_jwks_fetches_total{issuer,outcome="ok"|"failed"}``, ``authsvc_jwks_keys{issuer}``,
+  ``authsvc_jwks_age_seconds{issuer}`` and ``authsvc_jwks_stale{issuer}``: each OIDC
+  issuer's remote key cache; ``stale`` is 1 while keys are served past their freshness
+  because refreshing fails (alert on it: at ``stale_for`` they are dropped)
 * ``authsvc_audit_records_total``: lines appended to the audit log file since start
 * ``authsvc_audit_fsyncs_total``, ``authsvc_audit_fsync_seconds_total`` and
   ``authsvc_audit_fsync_cpu_seconds_total``: group commits, their wall time and the fsync
@@ -36,11 +42,13 @@ from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from authsvc.audit import FileSink
+from authsvc.identity.jwks import KeyCacheStats
 from authsvc.policy import Policy
+from authsvc.transport import LatencyHistogram
 
 
 class ReloadState(Protocol):
@@ -64,12 +72,15 @@ class ServiceCollector(Collector):
     def __init__(self, reloads: ReloadState, policy: Callable[[], Policy],
                  in_flight: Callable[[], int],
                  decisions: Callable[[], Mapping[tuple[str, str], int]] = dict,
-                 audit: FileSink | None = None) -> None:
+                 audit: FileSink | None = None, *, latency: LatencyHistogram | None = None,
+                 key_caches: Callable[[], Iterable[KeyCacheStats]] = list) -> None:
         self._reloads = reloads
         self._policy = policy
         self._in_flight = in_flight
         self._decisions = decisions
         self._audit = audit
+        self._latency = latency
+        self._key_caches = key_caches
 
     def collect(self) -> Iterator[Any]:
         reloads = CounterMetricFamily("authsvc_policy_reloads", "Policy reloads by outcome",
@@ -99,8 +110,35 @@ class ServiceCollector(Collector):
         for (decision, reason), count in sorted(dict(self._decisions()).items()):
             decisions.add_metric([decision, reason], count)
         yield decisions
+        if self._latency is not None:
+            latency = HistogramMetricFamily(
+                "authsvc_request_duration_seconds",
+                "Seconds from an authorization request's arrival to its reply")
+            latency.add_metric([], self._latency.buckets(), self._latency.sum)
+            yield latency
+        yield from _key_cache_metrics(list(self._key_caches()))
         if self._audit is not None:
             yield from _audit_metrics(self._audit)
+
+
+def _key_cache_metrics(caches: list[KeyCacheStats]) -> Iterator[Any]:
+    fetches = CounterMetricFamily("authsvc_jwks_fetches", "JWKS fetch attempts of each OIDC "
+                                  "issuer (discovery included), by outcome",
+                                  labels=["issuer", "outcome"])
+    keys = GaugeMetricFamily("authsvc_jwks_keys", "Usable keys cached for each OIDC issuer",
+                             labels=["issuer"])
+    age = GaugeMetricFamily("authsvc_jwks_age_seconds", "Seconds since each OIDC issuer's "
+                            "keys were last fetched", labels=["issuer"])
+    stale = GaugeMetricFamily("authsvc_jwks_stale", "1 while an issuer's keys are served past "
+                              "their freshness because refreshing fails", labels=["issuer"])
+    for cache in caches:
+        fetches.add_metric([cache.issuer, "ok"], cache.fetched)
+        fetches.add_metric([cache.issuer, "failed"], cache.failed)
+        keys.add_metric([cache.issuer], cache.keys)
+        if cache.age is not None:
+            age.add_metric([cache.issuer], cache.age)
+        stale.add_metric([cache.issuer], 1 if cache.stale else 0)
+    yield from (fetches, keys, age, stale)
 
 
 def _audit_metrics(audit: FileSink) -> Iterator[Any]:

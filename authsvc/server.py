@@ -71,6 +71,7 @@ class Components:
     minter: Minter
     reloader: PolicyReloader
     key_set: dict[str, Any]  # public keys by role, as loaded; recorded at start
+    verifiers: VerifierRegistry
 
 
 def build(settings: Settings, *, clock: Clock | None = None,
@@ -106,9 +107,10 @@ def build(settings: Settings, *, clock: Clock | None = None,
     minter = Minter(mode=mode, issuer=issuer, accounts=accounts,
                     lifetime=Lifetime(max_ttl=settings.minting.max_ttl,
                                       jitter=settings.minting.jitter))
+    verifiers = verifiers or build_verifiers(settings.identity)
     service = CalloutService(
         rules=rules,
-        verifiers=verifiers or build_verifiers(settings.identity),
+        verifiers=verifiers,
         policy=policy,
         minter=minter,
         audit=audit,
@@ -125,7 +127,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
                      account_signing={name: account.signing_key.public_key
                                       for name, account in accounts.items()})
     return Components(service=service, policy=policy, audit=audit, keys=keys, rules=rules,
-                      minter=minter, reloader=reloader, key_set=loaded)
+                      minter=minter, reloader=reloader, key_set=loaded, verifiers=verifiers)
 
 
 def reload_sources(settings: Settings) -> ReloadSources:
@@ -244,7 +246,9 @@ def _start_metrics(settings: Settings, components: Components, transport: Callou
 
     collector = ServiceCollector(components.reloader, lambda: components.policy.current,
                                  lambda: transport.in_flight,
-                                 lambda: components.service.decisions, components.audit.sink)
+                                 lambda: components.service.decisions, components.audit.sink,
+                                 latency=transport.latency,
+                                 key_caches=components.verifiers.key_caches)
     heartbeat = Heartbeat()
     beating = asyncio.get_running_loop().create_task(heartbeat.run())
     try:

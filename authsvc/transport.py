@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +32,42 @@ class Handler(Protocol):
     def refuse(self, payload: bytes, headers: Mapping[str, str] | None,
                reason: DenyReason) -> bytes | None:
         ...
+
+
+# Upper bounds (seconds) of the answer-time histogram; nats-server gives up after 2 s
+# (its auth timeout), so the top buckets show requests at risk of being timed out.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+class LatencyHistogram:
+    """Seconds from a request's arrival to its reply being handed to the client library
+    (or the decision to drop it). One bisect and two additions per request; read as
+    Prometheus buckets (cumulative, ``+Inf`` last) at scrape time."""
+
+    __slots__ = ("_counts", "bounds", "sum")
+
+    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        if list(bounds) != sorted(set(bounds)):
+            raise ValueError("bucket bounds must be increasing")
+        self.bounds = bounds
+        self._counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self._counts[bisect_left(self.bounds, seconds)] += 1  # le: bound >= seconds
+        self.sum += seconds
+
+    @property
+    def count(self) -> int:
+        return sum(self._counts)
+
+    def buckets(self) -> list[tuple[str, int]]:
+        """``(le, cumulative count)`` per bound, then ``("+Inf", count)``."""
+        result, running = [], 0
+        for bound, count in zip((*map(str, self.bounds), "+Inf"), self._counts, strict=True):
+            running += count
+            result.append((bound, running))
+        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +89,7 @@ class CalloutTransport:
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscription: Any = None
         self._closing = False
+        self.latency = LatencyHistogram()
 
     @property
     def in_flight(self) -> int:
@@ -63,11 +102,11 @@ class CalloutTransport:
         await self._nc.flush()
 
     async def _on_message(self, msg: Any) -> None:
-        task = asyncio.create_task(self._serve(msg))
+        task = asyncio.create_task(self._serve(msg, time.monotonic()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, msg: Any) -> None:
+    async def _serve(self, msg: Any, received: float) -> None:
         headers = msg.headers
         try:
             if self._closing:
@@ -78,6 +117,8 @@ class CalloutTransport:
                 await self._nc.publish(msg.reply, reply)
         except Exception:  # the handler never raises; this guards the NATS I/O itself
             log.exception("failed to answer an authorization request")
+        finally:
+            self.latency.observe(time.monotonic() - received)
 
     async def _handle_bounded(self, payload: bytes,
                               headers: Mapping[str, str] | None) -> bytes | None:

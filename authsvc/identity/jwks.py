@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from authsvc.domain import Deny, DenyReason
 from authsvc.errors import UpstreamError
 from authsvc.identity.fetch import JsonGetter, check_url
 from authsvc.identity.jwk import KeySet, VerificationKey, import_key_set
+
+log = logging.getLogger("authsvc.identity.jwks")
 
 # A failed fetch with nothing cached is not retried for this long (seconds), so a dead
 # IdP is not hammered by every connect; each of those connects still fails fast.
@@ -45,6 +48,22 @@ class CachePolicy:
     stale_for: float = 6 * 3600.0
     max_keys: int = 100
     min_rsa_bits: int = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCacheStats:
+    """One issuer's remote key cache, for metrics: fetch attempts that succeeded and that
+    failed (discovery or JWKS), usable keys held, seconds since they were fetched (None
+    before the first success), and whether they are being served past their freshness
+    because refreshing failed (what to alert on: at ``stale_for`` they are dropped and
+    every token of the issuer is refused)."""
+
+    issuer: str
+    fetched: int
+    failed: int
+    keys: int
+    age: float | None
+    stale: bool
 
 
 class KeySource(Protocol):
@@ -94,6 +113,10 @@ class RemoteKeys:
         self._last_attempt = float("-inf")
         self._inflight: asyncio.Task[None] | None = None
         self.fetches = 0  # JWKS documents requested (for tests and metrics)
+        self._succeeded = 0
+        self._failed = 0
+        self._failing_since: float | None = None
+        self._fetched_at: float | None = None
 
     async def lookup(self, kid: str | None) -> tuple[VerificationKey, ...] | Deny:
         """Candidates for ``kid``, refreshing when stale or (after the cooldown) unknown."""
@@ -141,8 +164,45 @@ class RemoteKeys:
             task.exception()  # retrieved here so an unawaited failure is not logged as lost
         self._inflight = None
 
+    def stats(self) -> KeyCacheStats:
+        """What the cache holds now and how its fetches went (see ``KeyCacheStats``)."""
+        now = self._now()
+        held = self._keys is not None and now < self._stale_until
+        return KeyCacheStats(
+            issuer=self._issuer, fetched=self._succeeded, failed=self._failed,
+            keys=len(self._keys) if held and self._keys is not None else 0,
+            age=None if self._fetched_at is None else now - self._fetched_at,
+            stale=held and now >= self._fresh_until and self._failing_since is not None)
+
     async def _fetch(self) -> None:
         self._last_attempt = self._now()
+        try:
+            await self._fetch_keys()
+        except UpstreamError as exc:
+            self._failed += 1
+            self._note_failure(exc)
+            raise
+        if self._failing_since is not None:
+            log.info("JWKS of %s fetched again after %.0f s of failures", self._issuer,
+                     self._now() - self._failing_since)
+            self._failing_since = None
+        self._succeeded += 1
+
+    def _note_failure(self, exc: UpstreamError) -> None:
+        # Attempts are at most one per cooldown (one per second with no keys), so this says
+        # it once per attempt, never per connect.
+        now = self._now()
+        if self._failing_since is None:
+            self._failing_since = now
+        if self._keys is not None and now < self._stale_until:
+            log.warning("JWKS refresh of %s failed (%s); serving the keys fetched %.0f s ago "
+                        "for %.0f s more (stale_for)", self._issuer, exc,
+                        now - (self._fetched_at or now), self._stale_until - now)
+        else:
+            log.warning("JWKS of %s could not be fetched (%s); its tokens are refused "
+                        "(upstream_unavailable)", self._issuer, exc)
+
+    async def _fetch_keys(self) -> None:
         uri = self._jwks_uri or await self._discover()
         self.fetches += 1
         try:
@@ -155,7 +215,7 @@ class RemoteKeys:
         ttl = policy.ttl if fetched.max_age is None else \
             min(max(fetched.max_age, policy.min_ttl), policy.max_ttl)
         now = self._now()
-        self._keys, self._fresh_until = keys, now + ttl
+        self._keys, self._fresh_until, self._fetched_at = keys, now + ttl, now
         self._stale_until = now + ttl + policy.stale_for
 
     def _import(self, document: dict[str, object]) -> KeySet:

@@ -43,7 +43,7 @@ from authsvc.identity.claims import (
     expiry,
     validity,
 )
-from authsvc.identity.jwks import KeySource
+from authsvc.identity.jwks import KeyCacheStats, KeySource, RemoteKeys
 from authsvc.identity.providers import Profile, string_list
 from authsvc.identity.token_cache import (
     DEFAULT_MAX_ENTRIES,
@@ -126,6 +126,11 @@ class OidcVerifier:
     def issuer(self, iss: str) -> OidcIssuer | None:
         """The configured issuer whose ``iss`` is exactly this, if any."""
         return self._issuers.get(iss)
+
+    def key_caches(self) -> list[KeyCacheStats]:
+        """The state of each issuer's remote JWKS cache (issuers with static keys have none)."""
+        return [issuer.keys.stats() for issuer in self._issuers.values()
+                if isinstance(issuer.keys, RemoteKeys)]
 
     @property
     def cached_tokens(self) -> int:

@@ -10,6 +10,8 @@ from datetime import datetime
 
 from authsvc.domain import ConnectRequest, Deny, DenyReason, Identity
 from authsvc.identity.base import Verifier
+from authsvc.identity.jwks import KeyCacheStats
+from authsvc.identity.oidc import OidcVerifier
 
 
 class VerifierRegistry:
@@ -19,6 +21,11 @@ class VerifierRegistry:
     @property
     def sources(self) -> tuple[str, ...]:
         return tuple(v.source.value for v in self._verifiers)
+
+    def key_caches(self) -> list[KeyCacheStats]:
+        """Remote key caches of the verifiers that keep them (OIDC issuers fetched by URL)."""
+        return [stats for verifier in self._verifiers if isinstance(verifier, OidcVerifier)
+                for stats in verifier.key_caches()]
 
     async def verify(self, request: ConnectRequest, *, now: datetime) -> Identity | Deny:
         """Identity of the client, or a Deny. Raises UpstreamError on provider faults."""

@@ -20,6 +20,7 @@ from nats.errors import Error as NatsError
 
 from authsvc.cli import main as cli_main
 from tests.support.deploy import Deployment
+from tests.support.scrape import scrape
 
 
 class _Dumper(yaml.SafeDumper):
@@ -163,18 +164,6 @@ async def test_connects_are_answered_while_a_large_policy_reloads(tmp_path: Path
         d.stop()
 
 
-def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of /metrics, keyed by name and sorted labels."""
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
 async def test_a_rejected_reload_shows_in_the_metrics(tmp_path: Path) -> None:
     from authsvc.natsconf.process import free_port
 
@@ -183,7 +172,7 @@ async def test_a_rejected_reload_shows_in_the_metrics(tmp_path: Path) -> None:
     d.settings_extra["metrics"] = {"listen": f"127.0.0.1:{port}"}
     d.start()
     try:
-        before = _scrape(port)
+        before = scrape(port)
         assert before[("authsvc_policy_reload_failing", ())] == 0
         assert before[("authsvc_policy_reloads_total", (("outcome", "rejected"),))] == 0
         assert before[("authsvc_policy_rules", ())] == 1
@@ -191,7 +180,7 @@ async def test_a_rejected_reload_shows_in_the_metrics(tmp_path: Path) -> None:
         (d.root / "policy.yaml").write_text("apiVersion: authsvc/v1\nkind: Policy\nrules: [\n")
         _sighup(d)
         _events(d, "policy.reload_rejected", 1)
-        failing = _scrape(port)
+        failing = scrape(port)
         assert failing[("authsvc_policy_reload_failing", ())] == 1
         assert failing[("authsvc_policy_reloads_total", (("outcome", "rejected"),))] == 1
         assert failing[("authsvc_policy_reload_rejections_total",
@@ -201,7 +190,7 @@ async def test_a_rejected_reload_shows_in_the_metrics(tmp_path: Path) -> None:
         _write(d, [*d.rules, _rule(d, "newcomer")])
         _sighup(d)
         [activated] = _events(d, "policy.activated", 1)
-        healed = _scrape(port)
+        healed = scrape(port)
         assert healed[("authsvc_policy_reload_failing", ())] == 0
         assert healed[("authsvc_policy_reloads_total", (("outcome", "activated"),))] == 1
         assert healed[("authsvc_policy_rules", ())] == 2
@@ -219,11 +208,11 @@ async def test_decisions_and_audit_commits_show_in_the_metrics(tmp_path: Path) -
     d.settings_extra["audit"] = {"path": "audit.jsonl", "fsync": True}
     d.start()
     try:
-        before = _scrape(port)
+        before = scrape(port)
         assert await _admitted(d, "writer")
         assert await _admitted(d, "writer")
         assert not await _admitted(d, "stranger")  # no rule: no_matching_rule
-        after = _scrape(port)
+        after = scrape(port)
         allowed = ("authsvc_decisions_total", (("decision", "allow"), ("reason", "allowed")))
         refused = ("authsvc_decisions_total",
                    (("decision", "deny"), ("reason", "no_matching_rule")))
@@ -236,6 +225,14 @@ async def test_decisions_and_audit_commits_show_in_the_metrics(tmp_path: Path) -
         assert after[("authsvc_audit_fsync_seconds_total", ())] > 0
         assert 0 <= after[("authsvc_audit_fsync_cpu_seconds_total", ())] \
             <= after[("authsvc_audit_fsync_seconds_total", ())] + 0.05
+        # Every answer is timed, from arrival to reply, into the histogram's buckets.
+        answered = after[("authsvc_request_duration_seconds_count", ())] \
+            - before[("authsvc_request_duration_seconds_count", ())]
+        assert answered == 3
+        assert after[("authsvc_request_duration_seconds_bucket", (("le", "+Inf"),))] \
+            == after[("authsvc_request_duration_seconds_count", ())]
+        assert after[("authsvc_request_duration_seconds_sum", ())] \
+            > before[("authsvc_request_duration_seconds_sum", ())]
     finally:
         d.stop()
 

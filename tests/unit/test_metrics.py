@@ -32,3 +32,15 @@ def test_health_command_asks_the_metrics_listener(listen: str, live: bool, url: 
 def test_health_command_refuses_without_a_listener() -> None:
     with pytest.raises(ConfigError):
         health_url("", False)
+
+
+def test_latency_buckets_are_cumulative_and_inclusive_of_their_bound() -> None:
+    from authsvc.transport import LatencyHistogram
+
+    hist = LatencyHistogram((0.001, 0.01, 0.1))
+    for seconds in (0.0005, 0.001, 0.002, 0.1, 3.0):
+        hist.observe(seconds)
+    assert hist.buckets() == [("0.001", 2), ("0.01", 3), ("0.1", 4), ("+Inf", 5)]
+    assert hist.count == 5 and hist.sum == pytest.approx(3.1035)
+    with pytest.raises(ValueError):
+        LatencyHistogram((0.1, 0.01))

@@ -201,3 +201,37 @@ async def test_a_body_that_is_not_a_json_document_is_an_idp_fault(body: bytes) -
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_an_outage_shows_in_the_cache_stats_and_the_log(
+        idp: Issuer, caplog: pytest.LogCaptureFixture) -> None:
+    """What an operator alerts on: an IdP whose JWKS cannot be refreshed while the last good
+    keys still serve is ``stale`` with a failure counted and one warning per attempt; at
+    ``stale_for`` the keys are gone; the next success clears it and says so."""
+    ticker = Ticker()
+    v, keys = verifier(idp, ticker, discovery=False, ttl=60, cooldown=30, stale_for=100)
+    assert keys.stats().age is None
+    assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
+    fresh = keys.stats()
+    assert (fresh.fetched, fresh.failed, fresh.keys, fresh.age, fresh.stale) == (1, 0, 1, 0, False)
+    idp.down = True
+    ticker.t += 61  # past the TTL: the next connect refreshes, fails, and serves stale keys
+    with caplog.at_level("WARNING", logger="authsvc.identity.jwks"):
+        for _ in range(5):  # inside the cooldown: one attempt, one warning
+            assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
+    stale = keys.stats()
+    assert (stale.fetched, stale.failed, stale.keys, stale.age, stale.stale) == (1, 1, 1, 61, True)
+    assert len([r for r in caplog.records if r.name == "authsvc.identity.jwks"]) == 1
+    ticker.t += 100  # past fetched + ttl + stale_for: the keys are dropped
+    with pytest.raises(UpstreamError):
+        await check(v, mint(KEY, claims(idp.url)))
+    gone = keys.stats()
+    assert (gone.failed, gone.keys, gone.stale) == (2, 0, False)
+    assert v.key_caches() == [gone]
+    idp.down = False
+    ticker.t += 1
+    with caplog.at_level("INFO", logger="authsvc.identity.jwks"):
+        assert isinstance(await check(v, mint(KEY, claims(idp.url))), Identity)
+    back = keys.stats()
+    assert (back.fetched, back.failed, back.keys, back.stale) == (2, 2, 1, False)
+    assert caplog.records[-1].levelname == "INFO"
