@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import nats
 import nats.errors
+from nats.aio.client import Client as NatsClient
 
 from authsvc import __version__
 from authsvc.account_checks import check_policy_accounts as _check_policy_accounts
@@ -289,6 +290,8 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
     last: list[str] = []
     refused: list[str] = []  # what the server itself answered (-ERR), e.g. a bad credential
     tls_failed: list[str] = []  # its certificate did not verify (or the TLS handshake failed)
+    # A server that does not require TLS while the settings ask for it: give up at once.
+    plaintext: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     async def log_error(exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
@@ -299,6 +302,8 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
             refused[:] = [text]  # a -ERR line, not a transport symptom (EOF, reset)
         if isinstance(exc, ssl.SSLError):
             tls_failed[:] = [text]
+        if isinstance(exc, TlsNotOffered) and not plaintext.done():
+            plaintext.set_result(text)
 
     servers = options.get("servers") or [settings.nats.url]
     where = ", ".join(redact_url(str(server)) for server in servers)
@@ -312,9 +317,26 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
 
     callbacks = {"error_cb": log_error, "disconnected_cb": disconnected,
                  "reconnected_cb": reconnected, **options}
+    connecting = asyncio.ensure_future(_connect(settings, keys, **callbacks))
     try:
-        return await asyncio.wait_for(_connect(settings, keys, **callbacks),
-                                      settings.nats.startup_timeout)
+        await asyncio.wait({connecting, plaintext}, timeout=settings.nats.startup_timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        refused_plaintext = connecting.done() and not connecting.cancelled() \
+            and isinstance(connecting.exception(), TlsNotOffered)
+        if refused_plaintext or (plaintext.done() and not connecting.done()):
+            connecting.cancel()
+            with contextlib.suppress(BaseException):
+                await connecting
+            raise ConfigError(
+                f"nats-server at {where} does not require TLS, but authsvc's settings ask for "
+                "it (a tls:// nats.url or nats.tls_*): refusing to log in without TLS; "
+                "generate the server's config with nats-config --tls-cert/--tls-key") from None
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(BaseException):
+                await connecting
+            raise TimeoutError
+        return connecting.result()
     except TimeoutError:
         # The server's own refusal says more than the socket errors around it.
         seen = f" (last error: {(refused or tls_failed or last)[-1]})" if last else ""
@@ -361,6 +383,28 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+class TlsNotOffered(Exception):
+    """The server's INFO does not require TLS while the settings ask for it."""
+
+
+class _TlsOnlyClient(NatsClient):
+    """A nats-py client that never logs in over plaintext when TLS was asked for.
+
+    nats-py upgrades a connection to TLS only when the server's INFO says ``tls_required``,
+    whatever the URL scheme; a server without TLS, or anything in the path that rewrites
+    INFO, would otherwise receive the service's login (its nkey signature over a nonce the
+    other side chose, or its user JWT) in the clear, on the first connect and on every
+    reconnect. This refuses such an INFO before CONNECT is written; nats-py reports it to
+    ``error_cb`` and, once connected, keeps trying to reconnect.
+    """
+
+    async def _process_info(self, info: dict[str, Any], initial_connection: bool = False) -> None:
+        if initial_connection and info.get("tls_required") is not True:
+            raise TlsNotOffered("the server does not require TLS (its INFO has no "
+                                "tls_required)")
+        await super()._process_info(info, initial_connection=initial_connection)
+
+
 async def _connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
     service = keys.service()
     common: dict[str, Any] = {
@@ -368,10 +412,13 @@ async def _connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
         "reconnect_time_wait": 0.5, "connect_timeout": 5, **options,
     }
     context = tls_context(settings)
+    client = NatsClient()
     if context is not None:
         common["tls"] = context
+        client = _TlsOnlyClient()
     if settings.nats.mode == "config":
-        return await nats.connect(nkeys_seed_str=service.seed, **common)
+        await client.connect(nkeys_seed_str=service.seed, **common)
+        return client
     issuer = keys.issuer()
     clock = SystemClock()
 
@@ -381,7 +428,8 @@ async def _connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
     def sign(nonce: str) -> bytes:
         return base64.b64encode(service.sign(nonce.encode()))
 
-    return await nats.connect(user_jwt_cb=user_jwt, signature_cb=sign, **common)
+    await client.connect(user_jwt_cb=user_jwt, signature_cb=sign, **common)
+    return client
 
 
 async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,

@@ -105,6 +105,10 @@ def _server_tls(args: argparse.Namespace, settings: Any) -> Any:
     from authsvc.natsconf.render import ServerTls
 
     if not (args.tls_cert or args.tls_key or args.tls_ca or args.tls_verify):
+        if settings.nats.tls:  # serve refuses to log in to a server that does not require TLS
+            raise ConfigError("authsvc's settings ask for TLS (a tls:// nats.url or nats.tls_*) "
+                              "but no --tls-cert/--tls-key were given: the server would not "
+                              "offer TLS and authsvc would refuse to connect")
         return None
     if not (args.tls_cert and args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together (the server's certificate)")

@@ -83,3 +83,40 @@ def test_a_server_certificate_authsvc_does_not_trust_is_a_settings_error_not_an_
                           text=True, timeout=30)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.splitlines()[-1].startswith("authsvc: error: ")
+
+
+def test_a_server_without_tls_never_sees_the_login_when_tls_is_asked_for(
+        tmp_path: Path) -> None:
+    """nats-py upgrades to TLS only when the server's INFO requires it, whatever the URL
+    says. With a tls:// URL and a plaintext server, authsvc must stop before CONNECT (which
+    carries its nkey signature), fail as a settings error (2) at once rather than after
+    nats.startup_timeout, and leave no authsvc connection on the server, open or closed."""
+    import json
+    import time
+    import urllib.request
+
+    from authsvc.natsconf.process import free_port
+
+    monitor = free_port()
+
+    def monitoring(body: dict[str, object]) -> None:
+        body["http"] = f"127.0.0.1:{monitor}"
+
+    pki = Pki(tmp_path / "pki")
+    d = Deployment(tmp_path / "d", mode="config", config_edit=monitoring)
+    d.settings_extra = {"nats": {"url": f"tls://127.0.0.1:{d.port}", "tls_ca": str(pki.ca_file),
+                                 "startup_timeout": 20}}
+    d.start(service=False)
+    try:
+        started = time.monotonic()
+        proc = subprocess.run([*AUTHSVC, "serve", "-c", str(d.settings_file)],
+                              capture_output=True, text=True, timeout=30)
+        elapsed = time.monotonic() - started
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{monitor}/connz?state=any", timeout=3) as reply:
+            seen = json.loads(reply.read())["connections"] or []
+    finally:
+        d.stop()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert elapsed < 10
+    assert [c for c in seen if c.get("name") == "authsvc"] == []

@@ -172,6 +172,8 @@ def test_tls_options_write_the_tls_block(tmp_path: Path) -> None:
     ({"url": "tls://127.0.0.1:4999"}, ["--tls-cert", "s.pem", "--tls-key", "k.pem",
                                        "--tls-ca", "ca.pem", "--tls-verify"]),  # no client cert
     ({}, ["--tls-cert", "s.pem", "--tls-key", "k.pem"]),               # authsvc would not use TLS
+    ({"url": "tls://127.0.0.1:4999"}, []),                             # the server would not
+    ({"tls_ca": "ca.pem"}, []),                                        # offer TLS to authsvc
 ])
 def test_tls_options_that_cannot_work_are_refused(
         tmp_path: Path, nats: dict[str, str], options: list[str]) -> None:
