@@ -132,7 +132,8 @@ class AuditLog:
             return
         now = self._clock.now()
         point = cp.Checkpoint(chain=self.instance, seq_first=self._unchecked_from,
-                              seq_last=head.seq, head=head.hash, time=iso(now) or "")
+                              seq_last=head.seq, head=head.hash, time=iso(now) or "",
+                              keys_sha256=cp.keys_digest(self._keys))
         record = {"type": cp.CHECKPOINT_TYPE, "time": point.time,
                   "checkpoint": cp.sign(point, self._signer)}
         if self._keys is not None:  # restated so the next start finds it near the end

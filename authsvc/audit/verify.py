@@ -342,6 +342,11 @@ def _check_checkpoint(walk: _Walk, at: Position, record: dict[str, Any]) -> None
         _break(walk, BreakKind.CHECKPOINT_MISMATCH, at,
                f"checkpoint vouches for seq {point.seq_last}, head {point.head[:12]}..., "
                "which is not the record before it")
+    elif point.keys_sha256 is not None and point.keys_sha256 != cp.keys_digest(
+            record.get("keys")):
+        consistent = False
+        _break(walk, BreakKind.CHECKPOINT_MISMATCH, at,
+               "the record's keys are not the ones its checkpoint signed")
     summary = {"seq_first": point.seq_first, "seq_last": point.seq_last,
                "head": point.head, "time": point.time, "key": key}
     if walk.keys is not None and key not in walk.keys:

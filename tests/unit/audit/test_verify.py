@@ -401,3 +401,55 @@ def test_a_jump_partly_filled_later_is_a_reorder_and_a_gap(make_log: MakeLog,
     assert report.gaps == [(6, 6)]
     assert [(b.kind, b.at.line) for b in report.breaks][:3] == [
         (BreakKind.SEQ_ORDER, 5), (BreakKind.SEQ_GAP, 5), (BreakKind.SEQ_ORDER, 6)]
+
+
+# -- the last checkpoint's own statement of the key set ----------------------------------
+
+
+async def _stopped_with_keys(make_log: MakeLog) -> Path:
+    audit = make_log()
+    audit.start(keys={"issuer": "AISSUER", "audit": "UAUDIT"})
+    audit.append(decision(1))
+    await audit.aclose()  # service.stop, then the final checkpoint restating the keys
+    [path] = log_files(audit.sink.path)
+    assert json.loads(_lines(path)[-1])["type"] == "audit.checkpoint"
+    return path
+
+
+async def test_the_last_checkpoint_signs_the_keys_it_states(make_log: MakeLog,
+                                                           signer: KeyPair) -> None:
+    """The final checkpoint is covered by no later one: what it says of the key set must be
+    under its own signature, or anyone who can write the file can restate the keys."""
+    path = await _stopped_with_keys(make_log)
+    assert _keyed([path], signer).result is Result.INTACT
+    _rehashed(path, -1, lambda record: record["keys"].update(issuer="AFORGED"))
+    assert _break_at([path], signer) == (BreakKind.CHECKPOINT_MISMATCH, path.name,
+                                         len(_lines(path)))
+
+
+async def test_removing_the_keys_a_checkpoint_signed_is_a_break(make_log: MakeLog,
+                                                                signer: KeyPair) -> None:
+    path = await _stopped_with_keys(make_log)
+    _rehashed(path, -1, lambda record: record.pop("keys"))
+    assert _break_at([path], signer)[0] is BreakKind.CHECKPOINT_MISMATCH
+
+
+async def test_a_v1_checkpoint_still_verifies_and_cannot_be_made_from_a_v2_one(
+        make_log: MakeLog, signer: KeyPair) -> None:
+    """A checkpoint written before v2 signs no keys and still verifies; dropping a v2
+    checkpoint's keys_sha256 to pass it off as v1 leaves a signature that does not."""
+    from authsvc.audit import checkpoint as cp
+
+    path = await _stopped_with_keys(make_log)
+    last = json.loads(_lines(path)[-1])["checkpoint"]
+    parsed = cp.parse(last)
+    assert parsed is not None
+    point = parsed[0]
+    v1 = cp.sign(cp.Checkpoint(chain=point.chain, seq_first=point.seq_first,
+                               seq_last=point.seq_last, head=point.head, time=point.time),
+                 signer)
+    _rehashed(path, -1, lambda record: record.update(checkpoint=v1))
+    assert _keyed([path], signer).result is Result.INTACT
+    path = await _stopped_with_keys(make_log)
+    _rehashed(path, -1, lambda record: record["checkpoint"].pop("keys_sha256"))
+    assert _break_at([path], signer)[0] is BreakKind.CHECKPOINT_SIGNATURE
