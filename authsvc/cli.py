@@ -21,9 +21,11 @@ append-only audit log.
 Start here:
   authsvc demo                              run nats-server + authsvc + example clients
   authsvc keys init --dir keys              create the service's keys (once)
+  authsvc policy check -c authsvc.yaml      validate and lint the policy serve would load
   authsvc nats-config -c authsvc.yaml -o nats-server.conf
                                             nats-server config matching authsvc's settings
   authsvc serve -c authsvc.yaml             run the callout service
+  authsvc health -c authsvc.yaml            ask the running serve whether it is ready
   authsvc audit verify audit.jsonl --key U...
                                             check the audit log and its signatures
 

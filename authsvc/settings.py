@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -34,6 +35,7 @@ from pydantic_settings import (
 )
 
 from authsvc.errors import ConfigError
+from authsvc.settings_env import find_json_problem
 from authsvc.settings_identity import Duration, IdentitySettings
 
 ENV_PREFIX = "AUTHSVC_"
@@ -78,7 +80,8 @@ def _nats_url(value: str) -> str:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: "inf" would pass every gt/ge bound and mean "never" (or "forever").
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NatsSettings(_Section):
@@ -153,15 +156,29 @@ class AuditJetStreamSettings(_Section):
     create_stream: bool = Field(True, description="create the stream with the documented "
                                 "settings when it is missing")
     replicas: int = Field(1, ge=1, le=5, description="stream replicas when it is created")
-    max_age: Duration = Field(timedelta(days=400), gt=timedelta(0),
+    # nats-server refuses either below 100 ms (server/stream.go checkStreamCfg).
+    max_age: Duration = Field(timedelta(days=400), ge=timedelta(milliseconds=100),
                                description="stream retention when it is created")
-    duplicate_window: Duration = Field(timedelta(minutes=10), gt=timedelta(0),
-                                        description="stream deduplication window")
+    duplicate_window: Duration = Field(timedelta(minutes=10), ge=timedelta(milliseconds=100),
+                                        validate_default=True,  # checked against max_age
+                                        description="stream deduplication window; at most "
+                                        "max_age")
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return _nats_url(value) if value else value
+
+    @field_validator("duplicate_window")
+    @classmethod
+    def _window_within_retention(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        # nats-server refuses such a stream ("duplicates window can not be larger then max
+        # age", server/stream.go checkStreamCfg): say so at startup, naming the setting.
+        max_age = info.data.get("max_age")
+        if max_age is not None and value > max_age:
+            raise ValueError("must not be longer than max_age (nats-server refuses the "
+                             "stream)")
+        return value
 
 
 class AuditSettings(_Section):
@@ -274,8 +291,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {config_file} is not valid YAML: {exc}") from None
     except SettingsError as exc:
-        # e.g. a list-valued variable that is not JSON; never echo the value.
-        raise ConfigError(f"invalid AUTHSVC_* environment variable: {exc}") from None
+        # e.g. a list-valued variable that is not JSON; name it, never echo the value.
+        problem = find_json_problem(Settings, os.environ, prefix=ENV_PREFIX)
+        raise ConfigError(problem.message() if problem is not None
+                          else f"invalid AUTHSVC_* environment variable: {exc}") from None
     finally:
         _CONFIG_FILE[0] = None
     return _resolve_paths(settings, config_file.parent if config_file else Path.cwd())

@@ -33,7 +33,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from annotated_types import Ge, Le
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from authsvc.identity.aws_proof import sts_region
 from authsvc.identity.fetch import check_url
@@ -46,7 +55,7 @@ from authsvc.identity.providers import (
     entra,
 )
 from authsvc.identity.token_cache import DEFAULT_MAX_ENTRIES as DEFAULT_TOKEN_CACHE_SIZE
-from authsvc.policy.durations import parse_duration
+from authsvc.policy.durations import MAX_DURATION, parse_duration
 
 _POLICY_DURATION = re.compile(r"(?:\d+[dhms])+")
 
@@ -65,14 +74,20 @@ def _duration(value: object) -> object:
     if _SECONDS.fullmatch(text):
         return timedelta(seconds=float(text))
     if _POLICY_DURATION.fullmatch(text):
-        return parse_duration(text)
+        # parse_duration refuses zero (no policy duration may be 0); here the field's bounds
+        # decide, so "0s" means what "0" means (off, where the field allows it).
+        return timedelta(0) if set(text) <= set("0dhms") else parse_duration(text)
     if _PYDANTIC_DURATION.fullmatch(text):
         return text
     raise ValueError(f"{value!r} is not a duration; use e.g. 90s, 15m, 12h, 1h30m, 7d, "
                      "a number of seconds or HH:MM:SS")
 
 
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
+# No duration setting means anything below zero: a negative cooldown, TTL or window would
+# silently turn a limit off. Fields that must be positive say gt=0 as well. The ceiling is the
+# policy durations' (10 years): far below what JetStream's int64 nanoseconds and datetime
+# arithmetic can hold.
+Duration = Annotated[timedelta, BeforeValidator(_duration), Ge(timedelta(0)), Le(MAX_DURATION)]
 Provider = Literal["generic", "github", "kubernetes", "cloudflare_access", "entra", "okta",
                    "auth0"]
 PROFILE_ATTRIBUTES: dict[str, frozenset[str]] = {
@@ -89,24 +104,41 @@ DEFAULT_MUTABLE = ["email", "preferred_username", "name", "groups", "upn", "repo
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: "inf" would pass every gt/ge bound and mean "never" (or "forever").
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class JwksCacheSettings(_Section):
     """How remote JWKS documents are cached (RFC 9111 caching, bounded)."""
 
-    ttl: Duration = Field(timedelta(minutes=10), description="freshness when the IdP sends no "
-                          "Cache-Control max-age")
+    ttl: Duration = Field(timedelta(minutes=10), gt=timedelta(0), description="freshness "
+                          "when the IdP sends no Cache-Control max-age")
     min_ttl: Duration = Field(timedelta(seconds=60), description="lower clamp on max-age")
-    max_ttl: Duration = Field(timedelta(hours=24), description="upper clamp on max-age")
-    cooldown: Duration = Field(timedelta(seconds=30), description="at most one refetch per "
-                               "issuer in this window when a token names an unknown kid")
+    max_ttl: Duration = Field(timedelta(hours=24), gt=timedelta(0),
+                              validate_default=True,  # checked against min_ttl
+                              description="upper clamp on max-age; at least min_ttl")
+    # The cooldown is what bounds refetches (jwks.RemoteKeys): at 0, every token naming an
+    # unknown kid costs the IdP a fetch (measured: 200 bogus kids, 201 fetches).
+    cooldown: Duration = Field(timedelta(seconds=30), ge=timedelta(seconds=1),
+                               description="at most one refetch per issuer in this window "
+                               "when a token names an unknown kid (at least 1s)")
     stale_for: Duration = Field(timedelta(hours=6), description="serve the last good keys this "
-                                "long past their TTL while the IdP is unreachable")
+                                "long past their TTL while the IdP is unreachable; 0 = never")
     timeout: float = Field(1.5, gt=0, le=10, description="total seconds for one HTTP fetch; "
                            "keep it under the callout timeout (2 s)")
     max_bytes: int = Field(64 * 1024, ge=1024, le=1 << 20, description="JWKS/discovery size cap")
     max_keys: int = Field(100, ge=1, le=1000, description="keys per JWKS document")
+
+    @field_validator("max_ttl")
+    @classmethod
+    def _clamp_ordered(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        # A field validator, not a model one, so this is reported with the other field
+        # errors; min_ttl is validated first (declared first), and absent when it failed.
+        low = info.data.get("min_ttl")
+        if low is not None and value < low:
+            raise ValueError("must be at least min_ttl: max-age is clamped to [min_ttl, "
+                             "max_ttl], which would ignore min_ttl")
+        return value
 
 
 class OidcIssuerSettings(_Section):
@@ -125,8 +157,9 @@ class OidcIssuerSettings(_Section):
                            "(e.g. at+jwt); empty = any")
     leeway: Duration = Field(timedelta(seconds=60), ge=timedelta(0), le=timedelta(minutes=5),
                              description="clock skew allowed on exp, nbf and iat")
-    max_lifetime: Duration | None = Field(timedelta(hours=24), description="refuse tokens "
-                                          "whose exp - iat is longer; null = no cap")
+    max_lifetime: Duration | None = Field(timedelta(hours=24), gt=timedelta(0),
+                                          description="refuse tokens whose exp - iat is "
+                                          "longer; null = no cap")
     required_claims: list[str] = Field(default_factory=lambda: ["iat"], description="claims "
                                        "that must be present (exp and sub always are)")
     claims: dict[str, Literal["string", "strings", "int", "bool"]] = Field(
@@ -172,15 +205,22 @@ class OidcIssuerSettings(_Section):
         """The exact ``iss`` values this block routes (an Entra template, expanded)."""
         return entra.expand(self.issuer, self.tenants)
 
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric(cls, value: list[str]) -> list[str]:
+        # A field validator, so that it is reported with the block's other bad fields (the
+        # checks below involve several fields and run only once every field is valid).
+        bad = sorted(set(value) - ASYMMETRIC_ALGORITHMS)
+        if bad:
+            raise ValueError(f"{bad} are not allowed; use asymmetric ones: "
+                             f"{sorted(ASYMMETRIC_ALGORITHMS)}")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.audience_required and not self.audiences:
             raise ValueError(f"issuer {self.issuer}: audiences is empty; name the audience "
                              "your tokens are minted for (or set audience_required: false)")
-        bad = sorted(set(self.algorithms) - ASYMMETRIC_ALGORITHMS)
-        if bad:
-            raise ValueError(f"issuer {self.issuer}: algorithms {bad} are not allowed; use "
-                             f"asymmetric ones: {sorted(ASYMMETRIC_ALGORITHMS)}")
         if self.keys is not None and self.jwks_uri is not None:
             raise ValueError(f"issuer {self.issuer}: give keys or jwks_uri, not both")
         if self.keys is not None and self.ca_file is not None:
@@ -265,13 +305,19 @@ class OidcSettings(_Section):
 
 
 class AwsIamSettings(_Section):
-    """AWS IAM: signed STS GetCallerIdentity requests sent as ``aws-sts-v1.`` tokens."""
+    """AWS IAM: signed STS GetCallerIdentity requests sent as ``aws-sts-v1.`` tokens.
+
+    Checks that involve one field (or one field and those declared before it) are field
+    validators, so that a bad ``regions`` is reported together with every other bad field
+    rather than only once those are fixed.
+    """
 
     server_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/@+=-]+$",
                            description="value the client signs into server_id_header; "
                            "binds proofs to this deployment (e.g. nats-prod)")
     server_id_header: str = Field("X-Authsvc-Server-Id", pattern=r"^[Xx]-[A-Za-z0-9-]{1,62}$")
     nonce_header: str = Field("X-Authsvc-Nonce", pattern=r"^[Xx]-[A-Za-z0-9-]{1,62}$",
+                              validate_default=True,  # checked against server_id_header
                               description="signed header carrying the connection's nonce")
     require_nonce: bool = Field(False, description="refuse proofs not bound to the "
                                 "connection nonce (clients must send a sig)")
@@ -282,9 +328,9 @@ class AwsIamSettings(_Section):
     regions: list[str] = Field(default_factory=list, description="allowed STS regions "
                                "(global endpoint = us-east-1); empty = any (set it in "
                                "production)")
+    allow_http: bool = Field(False, description="allow http:// endpoint URLs (tests)")
     endpoints: dict[str, str] = Field(default_factory=dict, description="STS host -> URL to "
                                       "send its requests to (VPC endpoints, tests)")
-    allow_http: bool = Field(False, description="allow http:// endpoint URLs (tests)")
     timeout: float = Field(1.5, gt=0, le=10, description="total seconds per STS call; keep "
                            "it under the callout timeout (2 s)")
     session_name: bool = Field(False, description="expose the caller-chosen role session "
@@ -294,22 +340,33 @@ class AwsIamSettings(_Section):
                                   "user that asked for the token, so off by default")
     max_token_bytes: int = Field(8 * 1024, ge=2048, le=64 * 1024)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        names = {self.server_id_header.lower(), self.nonce_header.lower()}
+    @field_validator("nonce_header")
+    @classmethod
+    def _headers_apart(cls, value: str, info: ValidationInfo) -> str:
+        names = {str(info.data.get("server_id_header", "")).lower(), value.lower()}
         if len(names) != 2 or any(name.startswith("x-amz-") for name in names):
             raise ValueError("server_id_header and nonce_header must differ and not be x-amz-*")
-        for host, url in self.endpoints.items():
-            if sts_region(host) is None:
-                raise ValueError(f"endpoints: {host!r} is not an STS host name")
-            problem = check_url(url, allow_http=self.allow_http)
-            if problem:
-                raise ValueError(f"endpoints: {host}: {problem}")
-        bad = [r for r in self.regions if sts_region(f"sts.{r}.amazonaws.com") != r
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        bad = [r for r in value if sts_region(f"sts.{r}.amazonaws.com") != r
                and sts_region(f"sts.{r}.amazonaws.com.cn") != r]
         if bad:
-            raise ValueError(f"regions: {bad} are not AWS region names")
-        return self
+            raise ValueError(f"{bad} are not AWS region names")
+        return value
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        for host, url in value.items():
+            if sts_region(host) is None:
+                raise ValueError(f"{host!r} is not an STS host name")
+            problem = check_url(url, allow_http=bool(info.data.get("allow_http")))
+            if problem:
+                raise ValueError(f"{host}: {problem}")
+        return value
 
 
 class IdentitySettings(_Section):

@@ -30,8 +30,10 @@ def problem(value: str) -> str | None:
                     "(U...) and keep the seed secret")
         return f"not a public nkey ({exc}); expected {WHERE_KEYS}"
     if prefix is not Prefix.USER:
-        return (f"a {prefix.name.lower()} public key, but checkpoints are signed with a user "
-                f"key: {WHERE_KEYS}")
+        kind = prefix.name.lower()
+        article = "an" if kind[0] in "aeiou" else "a"
+        return (f"{article} {kind} public key, but checkpoints are signed with a user key: "
+                f"{WHERE_KEYS}")
     return None
 
 

@@ -9,6 +9,10 @@ from typing import Any
 
 from authsvc.commands.common import FORMATTER
 
+DESCRIPTION = """\
+The nats-server config that matches authsvc's settings, keys and policy: the auth callout,
+the callout and target accounts, and authsvc's own login. Written to -o FILE, or printed."""
+
 EPILOG = """\
 examples:
   authsvc nats-config -c authsvc.yaml -o nats-server.conf && nats-server -c nats-server.conf
@@ -17,12 +21,31 @@ examples:
       # TLS (and client certificates) on the client port; authsvc connects with tls://
       # and nats.tls_ca / nats.tls_cert / nats.tls_key (docs/deployment.md, "TLS")
 
-Target accounts are the accounts the policy grants. In operator mode the operator and
-account JWTs are generated and preloaded (memory resolver) with a default sentinel."""
+Without -o the config goes to stdout; with -o it is written to that file and a one-line
+summary (mode, accounts) is printed instead.
+
+Target accounts are the accounts the policy grants. In config mode they are written into
+the server config and need no keys. In operator mode (nats.mode: operator) the operator and
+account JWTs are generated and preloaded (memory resolver) with a default sentinel: that
+needs the operator key and each granted account's keys in keys.dir, made beforehand with
+  authsvc keys init --dir KEYS --mode operator --accounts APP,OPS
+(rerun it with a new account before granting it, then rerun nats-config).
+
+Warnings go to stderr and do not change the exit status: audit.sink jetstream or both with
+no --jetstream-dir (and no audit.jetstream.url), and a WebSocket or monitoring listener on
+a nats.url host that is not loopback.
+
+Exit status: 0 the config was written (-o) or printed; 2 settings that do not load, key
+files that are missing or unreadable, a policy with an error or a grant into an account
+serve refuses (the callout or system account; in operator mode, one without keys), --tls-*
+options that would lock authsvc out (its settings ask for TLS and the server would not
+offer it, or the reverse; --tls-verify without --tls-ca or without nats.tls_cert), or an -o
+that cannot be written. Nothing is written when the status is 2."""
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("nats-config", help="print the matching nats-server config",
+    parser = sub.add_parser("nats-config", help="write (-o) or print the matching "
+                            "nats-server config", description=DESCRIPTION,
                             epilog=EPILOG, formatter_class=FORMATTER)
     parser.add_argument("-c", "--config", type=Path, required=True, help="settings YAML file")
     parser.add_argument("-o", "--out", type=Path, help="write here instead of stdout")

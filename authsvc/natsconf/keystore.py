@@ -60,8 +60,8 @@ class KeyStore:
             raise ConfigError(f"key file {self.dir / name} does not hold a valid nkey seed") \
                 from None
         if pair.prefix != prefix:
-            raise ConfigError(f"key file {self.dir / name} holds a {pair.prefix.name} key, "
-                              f"expected {prefix.name}")
+            raise ConfigError(f"key file {self.dir / name} holds a key of kind "
+                              f"{pair.prefix.name}, expected {prefix.name}")
         return pair
 
     def issuer(self) -> KeyPair:

@@ -7,13 +7,14 @@ warning has a stable ``code`` and names the rule (docs/policy.md lists them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from authsvc.domain import UNLIMITED, IdentitySource
 from authsvc.policy.claims import ClaimTest
-from authsvc.policy.model import Effect, Policy, Rule
+from authsvc.policy.model import Effect, Match, Policy, Rule
 from authsvc.policy.overlaps import account_overlap_candidates, literal_arns
 from authsvc.policy.subjects import FULL_WILDCARD, SEPARATOR, WILDCARD
 from authsvc.policy.templates import claims_used, is_template
@@ -56,6 +57,15 @@ LIMIT_FIELDS = ("subs", "payload", "data")
 # Attributes the OIDC verifier always makes lists, even from a one-value claim (``aud`` is a
 # string or an array in RFC 7519 4.1.3): equals and in compare scalars only.
 LIST_ATTRIBUTES = frozenset({"aud", "mutable_claims"})
+# What the other verifiers put in an identity (identity/nkey.py, identity/aws_iam.py
+# caller_identity). An nkey identity is its public key: no issuer (the empty string, which
+# match.issuer cannot be) and no attributes. An AWS IAM identity's issuer is the STS host name
+# the client signed its request for, which aws_proof only accepts as sts[-fips].REGION.
+# amazonaws.com[.cn] or sts.amazonaws.com; this pattern is a superset of those.
+AWS_IAM_ATTRIBUTES = frozenset({"arn", "account", "user_id", "arn_kind", "session_name"})
+STS_HOST = re.compile(r"sts(?:-fips)?(?:\.[a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?")
+# An nkey identity's subject is the client's user public key: U and 55 base32 characters.
+USER_PUBLIC_KEY = re.compile(r"U[A-Z2-7]{55}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +109,8 @@ def _responses_bypass_deny(rule: Rule, guardrails: Sequence[str]) -> Iterator[Wa
     if denies:
         yield Warning("responses_bypass_deny", rule.id,
                       f"grants responses, and a reply goes to any subject the requester "
-                      f"names: {' and '.join(denies)} do not stop replies; keep responses "
-                      "off grants that must never publish there")
+                      f"names: replies are not stopped by {' or '.join(denies)}; keep "
+                      "responses off grants that must never publish there")
 
 
 def _allows(rule: Rule) -> Iterator[tuple[str, str]]:
@@ -175,6 +185,8 @@ def _never_matches(rule: Rule) -> Iterator[Warning]:
         return
     if match.aws is not None and match.source not in (None, IdentitySource.AWS_IAM):
         yield Warning("never_matches", rule.id, "aws conditions only hold for aws_iam identities")
+    for problem in _impossible_for_source(match):
+        yield Warning("never_matches", rule.id, problem)
     if match.issuer is not None and match.issuer != match.issuer.strip():
         yield Warning("never_matches", rule.id, "issuer has leading or trailing whitespace; "
                       "issuers are compared exactly")
@@ -194,6 +206,35 @@ def _never_matches(rule: Rule) -> Iterator[Warning]:
             grant_types):
         yield Warning("never_matches", rule.id,
                       "match.connection_types and grant.connection_types share no type")
+
+
+def _impossible_for_source(match: Match) -> Iterator[str]:
+    """Conditions that no identity of the rule's source can meet (see AWS_IAM_ATTRIBUTES).
+    ``aws`` conditions hold only for AWS IAM identities, so they fix the source too."""
+    source = match.source or (IdentitySource.AWS_IAM if match.aws is not None else None)
+    if source is IdentitySource.NKEY:
+        if match.issuer is not None:
+            yield "nkey identities have no issuer; drop issuer or the source"
+        odd = [subject for subject in match.subject or () if not USER_PUBLIC_KEY.fullmatch(
+            subject)]
+        if odd:
+            yield (f"subject {odd[0]!r} is not a user public key (U...), the only subject an "
+                   "nkey identity has")
+        attributes: frozenset[str] = frozenset()
+    elif source is IdentitySource.AWS_IAM:
+        if match.issuer is not None and not STS_HOST.fullmatch(match.issuer.strip()):
+            yield ("an aws_iam identity's issuer is the STS host name it was verified with "
+                   "(e.g. sts.amazonaws.com or sts.eu-west-1.amazonaws.com), never "
+                   f"{match.issuer.strip()!r}")
+        attributes = AWS_IAM_ATTRIBUTES
+    else:
+        return
+    tests = {**{f"claims.{name}": (name, test) for name, test in (match.claims or {}).items()},
+             **({"groups": ("groups", match.groups)} if match.groups is not None else {})}
+    for key, (name, test) in sorted(tests.items()):
+        if name not in attributes and test.present is not False:
+            yield (f"{key} is never set on {source} identities (only present: false holds "
+                   "for an absent claim)")
 
 
 def _limits_not_enforced(rule: Rule) -> Iterator[Warning]:

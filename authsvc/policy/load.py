@@ -6,7 +6,8 @@ mounts put scratch files and ``..data`` links there), sorted by name. Documents 
 policy: rules are concatenated, rule ids must be unique across all files, and ``defaults`` may
 appear in at most one file. Every problem is a ``PolicyError`` naming file, line and column
 (a ``Problem`` with a code; an ``InputFault`` when a path is missing, unreadable, or holds no
-policy files; ``Problems`` for all the problems of one file).
+policy files; ``Problems`` when there are several: every file's own, then every rule id and
+``defaults`` defined again, so that one run shows them all).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 from authsvc.errors import PolicyError
 from authsvc.policy.diagnostics import validation_error
 from authsvc.policy.model import Defaults, Policy, PolicyDocument
-from authsvc.policy.problems import InputFault, Problem
+from authsvc.policy.problems import InputFault, Problem, Problems, each
 from authsvc.policy.source import (
     DuplicateDefinitionError,
     Location,
@@ -175,15 +176,30 @@ def _read(path: Path) -> _Source:
 
 
 def _compose(sources: Sequence[_Source]) -> Policy:
-    documents = [_document(source) for source in sources]
-    _check_unique_rule_ids(documents)
-    defaults = _single_defaults(documents)
+    documents, problems = _documents(sources)
+    # Every problem at once, as `policy check` promises: each file's own, then whatever the
+    # files that did load define twice (two copies of one file: its rule ids and defaults).
+    problems += _duplicates(documents)
+    if problems:
+        raise problems[0] if len(problems) == 1 else Problems(problems)
     return Policy(
-        defaults=defaults,
+        defaults=next((d.policy.defaults for d in documents if d.policy.defaults), Defaults()),
         rules=tuple(rule for document in documents for rule in document.policy.rules),
         revision=revision_of([source.data for source in sources]),
         sources=tuple(source.name for source in sources),
     )
+
+
+def _documents(sources: Sequence[_Source]) -> tuple[list[_Document], list[PolicyError]]:
+    """The documents that load, and the problems of those that do not."""
+    documents: list[_Document] = []
+    problems: list[PolicyError] = []
+    for source in sources:
+        try:
+            documents.append(_document(source))
+        except PolicyError as exc:
+            problems.extend(each(exc))
+    return documents, problems
 
 
 def _document(source: _Source) -> _Document:
@@ -210,25 +226,33 @@ def _where(document: _Document, path: Sequence[str | int], *, key: bool = False)
     return Location.of(document.parsed.name, node.start_mark)
 
 
-def _check_unique_rule_ids(documents: Sequence[_Document]) -> None:
-    first: dict[str, Location] = {}
+def _duplicates(documents: Sequence[_Document]) -> list[PolicyError]:
+    """A rule id or ``defaults`` defined again, each located where it is defined again, in
+    file order and, within a file, line order."""
+    found: list[PolicyError] = []
+    first_id: dict[str, Location] = {}
+    first_defaults: Location | None = None
     for document in documents:
+        here: list[DuplicateDefinitionError] = []
+        if document.policy.defaults is not None:
+            at = _where(document, ("defaults",), key=True)
+            if first_defaults is not None:
+                here.append(DuplicateDefinitionError(
+                    "defaults given in more than one file", at=at, first=first_defaults,
+                    code="duplicate_defaults", hint=_same_file(at, first_defaults)))
+            first_defaults = first_defaults or at
         for index, rule in enumerate(document.policy.rules):
-            here = _where(document, ("rules", index, "id"))
-            if rule.id in first:
-                raise DuplicateDefinitionError(f"duplicate rule id {rule.id!r}", at=here,
-                                               first=first[rule.id], code="duplicate_rule_id")
-            first[rule.id] = here
+            at = _where(document, ("rules", index, "id"))
+            if rule.id in first_id:
+                here.append(DuplicateDefinitionError(
+                    f"duplicate rule id {rule.id!r}", at=at, first=first_id[rule.id],
+                    code="duplicate_rule_id", hint=_same_file(at, first_id[rule.id])))
+            first_id.setdefault(rule.id, at)
+        found.extend(sorted(here, key=lambda problem: (problem.line, problem.column)))
+    return found
 
 
-def _single_defaults(documents: Sequence[_Document]) -> Defaults:
-    found: tuple[Defaults, Location] | None = None
-    for document in documents:
-        if document.policy.defaults is None:
-            continue
-        here = _where(document, ("defaults",), key=True)
-        if found is not None:
-            raise DuplicateDefinitionError("defaults given in more than one file", at=here,
-                                           first=found[1], code="duplicate_defaults")
-        found = (document.policy.defaults, here)
-    return found[0] if found is not None else Defaults()
+def _same_file(at: Location, first: Location) -> str:
+    """A hint when both definitions are one place: the same file was given twice."""
+    return (f"{at.file} is loaded twice: given twice, or both as a file and inside a "
+            "directory") if at == first else ""

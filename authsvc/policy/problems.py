@@ -9,7 +9,8 @@ PolicyError
  |                    exist or cannot be read, a directory without YAML files, a file of the
  |                    other kind (a test file where a policy belongs). ``authsvc policy``
  |                    exits 2 for these and 1 for problems in a policy.
- +-- Problems       every problem found in one file, in document order
+ +-- Problems       every problem found: one file's in document order, or those of
+                    several files (each file's own, then what they define twice)
 
 Codes are for tools and tests; messages are for people and may change.
 """
@@ -49,7 +50,8 @@ class InputFault(Problem):
 
 
 class Problems(PolicyError):
-    """Several problems in one file. Its own file/line/column/message are the first one's."""
+    """Several problems, of one file or of several. Its own file/line/column/message are the
+    first one's."""
 
     def __init__(self, problems: Sequence[PolicyError]) -> None:
         if not problems:

@@ -168,7 +168,7 @@ def decode_public_key(key: str, *, prefix: Prefix | None = None) -> bytes:
     """
     found, raw = parse_public_key(key)
     if prefix is not None and found is not prefix:
-        raise KeyFormatError(f"expected a {prefix.name} key, got {found.name}")
+        raise KeyFormatError(f"expected a key of kind {prefix.name}, got {found.name}")
     return raw
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from authsvc.errors import ConfigError
-from authsvc.settings import load_settings
+from authsvc.settings import ENV_PREFIX, Settings, load_settings
+from authsvc.settings_env import EnvJsonProblem, find_json_problem
 
 
 def write(tmp: Path, text: str) -> Path:
@@ -216,3 +218,89 @@ def test_an_issuers_ca_file_resolves_beside_the_settings_and_needs_fetched_keys(
                       "        ca_file: ca.pem\n        keys: []\n")
     with pytest.raises(ConfigError):  # static keys are never fetched
         load_settings(config)
+
+
+def _fields(error: ConfigError) -> list[str]:
+    return [line.strip().split(":")[0] for line in str(error).splitlines()[1:]]
+
+
+@pytest.mark.parametrize(("variable", "value", "field"), [
+    # a negative cooldown took away the limit on refetches for unknown kids
+    ("AUTHSVC_IDENTITY__OIDC__JWKS__COOLDOWN", "-30", "identity.oidc.jwks.cooldown"),
+    ("AUTHSVC_IDENTITY__OIDC__JWKS__COOLDOWN", "0", "identity.oidc.jwks.cooldown"),
+    ("AUTHSVC_IDENTITY__OIDC__JWKS__TTL", "0", "identity.oidc.jwks.ttl"),
+    ("AUTHSVC_IDENTITY__OIDC__JWKS__MIN_TTL", "-1", "identity.oidc.jwks.min_ttl"),
+    ("AUTHSVC_IDENTITY__OIDC__JWKS__MAX_TTL", "-3600", "identity.oidc.jwks.max_ttl"),
+    ("AUTHSVC_IDENTITY__OIDC__JWKS__STALE_FOR", "-60", "identity.oidc.jwks.stale_for"),
+    ("AUTHSVC_AUDIT__ROTATE_AGE", "-1", "audit.rotate_age"),
+    ("AUTHSVC_AUDIT__JETSTREAM__SPOOL_MAX_AGE", "-1", "audit.jetstream.spool_max_age"),
+    ("AUTHSVC_AUDIT__JETSTREAM__MAX_AGE", "999999999", "audit.jetstream.max_age"),  # 31 years
+    ("AUTHSVC_MINTING__JITTER", "-5", "minting.jitter"),
+    ("AUTHSVC_NATS__STARTUP_TIMEOUT", "inf", "nats.startup_timeout"),  # "never give up"
+    ("AUTHSVC_SERVICE__SHUTDOWN_GRACE", "inf", "service.shutdown_grace"),
+    ("AUTHSVC_POLICY__WATCH_INTERVAL", "nan", "policy.watch_interval"),
+])
+def test_a_duration_or_number_out_of_bounds_names_the_field(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str,
+        field: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "policy:\n  paths: [p]\n"))
+    assert _fields(info.value) == [field]
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("identity:\n  oidc:\n    jwks: {min_ttl: 2d, max_ttl: 24h}\n", "identity.oidc.jwks.max_ttl"),
+    ("identity:\n  oidc:\n    jwks: {min_ttl: 2d}\n", "identity.oidc.jwks.max_ttl"),  # default
+    ("audit:\n  jetstream: {max_age: 12h, duplicate_window: 1d}\n",
+     "audit.jetstream.duplicate_window"),  # nats-server refuses to create that stream
+])
+def test_an_ordered_pair_out_of_order_names_the_field(tmp_path: Path, text: str,
+                                                      field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "policy:\n  paths: [p]\n" + text))
+    assert _fields(info.value) == [field]
+
+
+def test_a_bad_region_is_reported_with_the_other_bad_fields(tmp_path: Path) -> None:
+    text = ("policy:\n  paths: [p]\nidentity:\n  aws_iam:\n    server_id: nats-prod\n"
+            "    regions: [mars-1]\n    timeout: 0\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert sorted(_fields(info.value)) == ["identity.aws_iam.regions",
+                                           "identity.aws_iam.timeout"]
+
+
+def test_zero_in_the_policy_syntax_means_zero_where_zero_is_allowed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_AUDIT__ROTATE_AGE", "0s")
+    settings = load_settings(write(tmp_path, "policy:\n  paths: [p]\nminting:\n  jitter: 0m\n"
+                                             "identity:\n  oidc:\n    jwks: {stale_for: 0h}\n"))
+    assert settings.audit.rotate_age.total_seconds() == 0
+    assert settings.minting.jitter.total_seconds() == 0
+    assert settings.identity.oidc.jwks.stale_for.total_seconds() == 0
+
+
+@pytest.mark.parametrize(("variable", "field", "kind"), [
+    ("AUTHSVC_POLICY__PATHS", "policy.paths", "list"),
+    ("AUTHSVC_SERVICE__ALLOWED_SERVERS", "service.allowed_servers", "list"),
+    ("AUTHSVC_NATS", "nats", "object"),
+    ("AUTHSVC_IDENTITY__AWS_IAM__ENDPOINTS", "identity.aws_iam.endpoints", "object"),
+])
+def test_a_list_or_section_variable_that_is_not_json_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, field: str,
+        kind: str) -> None:
+    monkeypatch.setenv(variable, "/srv/secret-value")
+    found = find_json_problem(Settings, os.environ, prefix=ENV_PREFIX)
+    assert found == EnvJsonProblem(variable=variable, field=field, kind=kind)
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "policy:\n  paths: [p]\n"))
+    # Naming the variable is the fix (it said: error parsing value for field "policy" from
+    # source "EnvSettingsSource"); the value is never repeated.
+    assert variable in str(info.value) and "secret-value" not in str(info.value)
+
+
+def test_a_scalar_variable_is_not_taken_for_a_json_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_NATS__URL", "nats://not-json:4222")
+    monkeypatch.setenv("AUTHSVC_POLICY__PATHS", '["/etc/authsvc/policies"]')
+    assert find_json_problem(Settings, os.environ, prefix=ENV_PREFIX) is None

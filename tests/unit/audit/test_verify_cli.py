@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from authsvc.cli import main
-from authsvc.commands.audit_keys import NOT_CHECKED, unsigned_note
+from authsvc.commands.audit_keys import NOT_CHECKED, problem, unsigned_note
 from authsvc.natsconf.keystore import KeyStore
 from authsvc.protocol.nkeys import KeyPair, Prefix
 from tests.unit.audit.conftest import MakeLog, decision
@@ -120,6 +120,15 @@ def test_a_malformed_key_is_an_input_error(make_log: MakeLog, tmp_path: Path, ke
     assert info.value.code == 2  # not 1: nothing was verified
     assert key not in capsys.readouterr().err  # never echoed: it may be a seed
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("prefix", "named"), [
+    (Prefix.ACCOUNT, "an account"), (Prefix.OPERATOR, "an operator"), (Prefix.SERVER, "a server")])
+def test_a_public_key_of_another_kind_is_named_in_plain_english(prefix: Prefix,
+                                                                named: str) -> None:
+    # The message is the feature here: it said "a account public key".
+    reason = problem(KeyPair.create(prefix).public_key)
+    assert reason is not None and reason.startswith(f"{named} public key,")
 
 
 @pytest.mark.parametrize("content", ["", "garbage\n", "{valid} {seed}\n"])

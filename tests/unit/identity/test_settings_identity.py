@@ -72,3 +72,21 @@ def test_negative_token_cache_size_is_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         IdentitySettings.model_validate({"oidc": {"token_cache_size": -1}})
     assert caught.value.errors()[0]["loc"] == ("oidc", "token_cache_size")
+
+
+@pytest.mark.parametrize("value", ["-60", "0", "0s"])
+def test_a_max_lifetime_that_is_not_positive_is_refused(value: str) -> None:
+    # null is "no cap"; a zero or negative one refused every token, or read as no cap.
+    with pytest.raises(ValidationError) as caught:
+        settings(max_lifetime=value)
+    assert [error["loc"][:4] for error in caught.value.errors()] == [
+        ("oidc", "issuers", 0, "max_lifetime")]
+    assert settings(max_lifetime=None).oidc.issuers[0].max_lifetime is None
+
+
+def test_bad_algorithms_are_reported_with_the_issuers_other_bad_fields() -> None:
+    # They used to wait until every other field was fixed (a whole-block check).
+    with pytest.raises(ValidationError) as caught:
+        settings(algorithms=["RS256", "HS256"], leeway="10m")
+    assert sorted(error["loc"][3] for error in caught.value.errors()) == ["algorithms",
+                                                                          "leeway"]

@@ -8,10 +8,17 @@ from typing import Any
 import pytest
 import yaml
 
+from authsvc.domain import Identity, IdentitySource
+from authsvc.identity.aws_iam import caller_identity
+from authsvc.identity.aws_proof import sts_region
+from authsvc.identity.sts import Caller
 from authsvc.policy import load_policy_text
-from authsvc.policy.lint import lint
+from authsvc.policy.lint import AWS_IAM_ATTRIBUTES, STS_HOST, USER_PUBLIC_KEY, lint
+from authsvc.protocol.nkeys import KeyPair, Prefix
 
 OKTA = "https://corp.okta.com/oauth2/default"
+USER_KEY = KeyPair.create(Prefix.USER).public_key
+ACCOUNT = {"account": "111122223333"}
 
 
 def warnings(match: dict[str, Any], grant_extra: dict[str, Any] | None = None) -> list[str]:
@@ -29,6 +36,17 @@ def warnings(match: dict[str, Any], grant_extra: dict[str, Any] | None = None) -
     ({"source": "oidc", "issuer": OKTA, "claims": {"aud": {"equals": "nats"}}}, None),
     ({"issuer": OKTA, "claims": {"aud": {"in": ["nats", "edge"]}}}, None),
     ({"source": "oidc", "claims": {"mutable_claims": {"equals": "email"}}}, None),
+    ({"source": "nkey", "aws": ACCOUNT}, None),
+    # nkey identities have no issuer, no claims, no groups, and a user public key as subject
+    ({"source": "nkey", "issuer": OKTA}, None),
+    ({"source": "nkey", "claims": {"team": {"equals": "ops"}}}, None),
+    ({"source": "nkey", "groups": {"contains_any": ["ops"]}}, None),
+    ({"source": "nkey", "subject": "orders-service"}, None),
+    # an AWS IAM identity's issuer is its STS host; it carries no groups or token claims
+    ({"source": "aws_iam", "issuer": OKTA}, None),
+    ({"aws": ACCOUNT, "issuer": "https://sts.amazonaws.com"}, None),
+    ({"source": "aws_iam", "groups": {"contains_any": ["ops"]}}, None),
+    ({"source": "aws_iam", "claims": {"email": {"equals": "a@example.com"}}}, None),
 ])
 def test_a_rule_that_cannot_match_warns_once(match: dict[str, Any],
                                              grant_extra: dict[str, Any] | None) -> None:
@@ -44,7 +62,26 @@ def test_a_rule_that_cannot_match_warns_once(match: dict[str, Any],
     ({"source": "oidc", "claims": {"aud": {"present": True}}}, None),
     ({"source": "oidc", "claims": {"aud": {"pattern": "^nats-[a-z]+$"}}}, None),  # each value
     ({"source": "oidc", "claims": {"tenant": {"equals": "acme"}}}, None),
+    ({"source": "nkey", "subject": USER_KEY}, None),
+    ({"source": "nkey", "claims": {"team": {"present": False}}}, None),  # absent: holds
+    ({"source": "aws_iam", "issuer": "sts.eu-west-1.amazonaws.com", "aws": ACCOUNT}, None),
+    ({"aws": ACCOUNT, "issuer": "sts-fips.us-gov-west-1.amazonaws.com"}, None),
+    ({"source": "aws_iam", "claims": {"session_name": {"pattern": "^ci-[0-9]+$"}}}, None),
+    ({"issuer": OKTA, "groups": {"contains_any": ["ops"]}}, None),  # any source: OIDC too
 ])
 def test_a_rule_that_can_match_does_not_warn(match: dict[str, Any],
                                              grant_extra: dict[str, Any] | None) -> None:
     assert warnings(match, grant_extra) == []
+
+
+def test_the_lint_knows_what_the_nkey_and_aws_verifiers_produce() -> None:
+    """The sets and shapes the source checks rely on, against the verifiers themselves."""
+    caller = Caller(arn="arn:aws:sts::111122223333:assumed-role/ci/run-7",
+                    account="111122223333", user_id="AROAEXAMPLEID:run-7")
+    identity = caller_identity(caller, "sts.eu-west-1.amazonaws.com", session_name=True)
+    assert isinstance(identity, Identity) and identity.source is IdentitySource.AWS_IAM
+    assert set(identity.attributes) == AWS_IAM_ATTRIBUTES
+    for host in ("sts.amazonaws.com", "sts.eu-west-1.amazonaws.com",
+                 "sts-fips.us-gov-west-1.amazonaws.com", "sts.cn-north-1.amazonaws.com.cn"):
+        assert sts_region(host) is not None and STS_HOST.fullmatch(host)
+    assert USER_PUBLIC_KEY.fullmatch(USER_KEY)

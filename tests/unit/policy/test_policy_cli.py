@@ -176,6 +176,9 @@ LAMBDA_TESTS = ROOT / "policies/examples/tests/lambda.yaml"
     (["check", str(DATA / "errors/misspelt_required_key.yaml")], 1,
      ["unknown_key", "missing_key"]),
     (["check", str(DATA / "errors/syntax_error.yaml")], 1, ["yaml_syntax"]),
+    # two copies of one file: its defaults were hidden behind its duplicate rule id
+    (["check", str(DATA / "errors/dup_both.yaml"), str(DATA / "errors/dup_both.yaml")], 1,
+     ["duplicate_defaults", "duplicate_rule_id"]),
     (["test", "/nonexistent"], 2, ["file_not_found"]),
     (["test", str(LAMBDA)], 2, ["wrong_kind"]),
     (["test", str(DATA / "errors/no_yaml")], 2, ["directory_empty"]),
