@@ -29,6 +29,7 @@ from authsvc.errors import ConfigError, PolicyError
 from authsvc.policy import Policy, load_policy
 from authsvc.policy.lint import Warning, lint
 from authsvc.policy.load import POLICY_SUFFIXES
+from authsvc.policy.problems import each
 from authsvc.policy.testing import read_test_file, run_case
 
 # Audit details stay readable and bounded, whatever a broken file or suite produces.
@@ -49,10 +50,15 @@ class RejectReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A candidate that failed a step: the code, and the text for the log and audit."""
+    """A candidate that failed a step: the code, and the text for the log and audit.
+
+    ``issues`` lists what ``detail`` summarises, one entry per problem (for startup's error,
+    which names each on a line of its own); empty where ``detail`` is the only one.
+    """
 
     reason: RejectReason
     detail: str
+    issues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +82,22 @@ AccountCheck = Callable[[Policy], None]  # raises ConfigError for accounts it re
 
 
 class PolicyRefused(PolicyError):
-    """Startup's form of a rejection: the policy loads but fails a configured gate."""
+    """Startup's form of a rejection: the policy loads but fails a configured gate.
 
-    def __init__(self, rejected: Rejected, *, file: str = "") -> None:
+    With ``lines`` (one problem each, located where possible) it reads as the reason and
+    then those lines; without, as ``file: policy refused (reason): detail``.
+    """
+
+    def __init__(self, rejected: Rejected, *, file: str = "",
+                 lines: Sequence[str] = ()) -> None:
         self.reason = rejected.reason
+        self.lines = tuple(lines)
         super().__init__(f"policy refused ({rejected.reason}): {rejected.detail}", file=file)
+
+    def render(self) -> str:
+        if not self.lines:
+            return super().render()
+        return "\n".join([f"policy refused ({self.reason}):", *self.lines])
 
 
 def build(sources: ReloadSources) -> Built | Rejected:
@@ -129,8 +146,8 @@ def vet(policy: Policy, sources: ReloadSources) -> Rejected | None:
     if sources.reject_warnings:
         warnings = lint_loaded(policy)
         if warnings:
-            return Rejected(RejectReason.LINT_WARNINGS, summary(
-                [f"{w.rule_id}: {w.code}: {w.message}" for w in warnings]))
+            issues = [f"{w.rule_id}: {w.code}: {w.message}" for w in warnings]
+            return Rejected(RejectReason.LINT_WARNINGS, summary(issues), tuple(issues))
     failures: list[str] = []
     empty = [path for path in sources.test_paths if path.is_dir() and not policy_files(path)]
     if empty:  # a gate that silently tests nothing is a misconfiguration, not a pass
@@ -140,12 +157,13 @@ def vet(policy: Policy, sources: ReloadSources) -> Rejected | None:
         try:
             tests = read_test_file(path)  # its own ``policy:`` is not loaded: we test ours
         except PolicyError as exc:
-            return Rejected(RejectReason.TEST_CASES_INVALID, str(exc))
+            return Rejected(RejectReason.TEST_CASES_INVALID, str(exc),
+                            tuple(problem.render() for problem in each(exc)))
         for case in tests.cases:
             result = run_case(case, policy, str(path))
             failures.extend(f"{path}: {case.name}: {failure}" for failure in result.failures)
     if failures:
-        return Rejected(RejectReason.TEST_CASES_FAILED, summary(failures))
+        return Rejected(RejectReason.TEST_CASES_FAILED, summary(failures), tuple(failures))
     return None
 
 

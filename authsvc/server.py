@@ -25,11 +25,13 @@ import nats
 import nats.errors
 from nats.aio.client import Client as NatsClient
 
-from authsvc import __version__
+from authsvc import __version__, startup_checks
 from authsvc.account_checks import check_policy_accounts as _check_policy_accounts
 from authsvc.account_checks import forbidden_accounts
 from authsvc.account_checks import policy_accounts as policy_accounts
 from authsvc.audit import AuditLog, FileSink, Rotation
+from authsvc.audit.files import WriterHeld, lock_path
+from authsvc.audit.files import claim as claim_writer
 from authsvc.audit.ingest import AUTH_ERROR_SUBJECT, AUTH_ERROR_TYPE, auth_error_fields
 from authsvc.audit.jetstream import JetStreamSink, SinkConfig
 from authsvc.audit.keychange import key_set
@@ -42,7 +44,7 @@ from authsvc.natsconf.keystore import KeyStore
 from authsvc.natsconf.operator import service_user_jwt
 from authsvc.policy import Policy, load_policy
 from authsvc.policy_gates import lint_loaded
-from authsvc.policy_reload import PolicyRefused, PolicyReloader, ReloadSources, vet
+from authsvc.policy_reload import PolicyReloader, ReloadSources
 from authsvc.protocol.request import RequestRules
 from authsvc.service import CalloutService, InvalidRequestAction
 from authsvc.settings import Settings
@@ -93,9 +95,9 @@ def build(settings: Settings, *, clock: Clock | None = None,
     check_accounts = partial(_check_policy_accounts, mode=mode, accounts=accounts,
                              forbidden=forbidden_accounts(settings))
     policy = PolicyHolder(load_policy(settings.policy.paths))
-    check_accounts(policy.current)
+    startup_checks.check_accounts(policy.current, settings, check_accounts)
     sources = reload_sources(settings)
-    _vet(policy.current, sources)
+    startup_checks.check_gates(policy.current, sources)
     _log_lint(policy.current)
     _check_writable(settings.audit.path)
     audit = build_audit(settings, keys, clock or SystemClock())
@@ -136,13 +138,6 @@ def reload_sources(settings: Settings) -> ReloadSources:
     conf = settings.policy
     return ReloadSources(paths=tuple(conf.paths), test_paths=tuple(conf.test_paths),
                          reject_warnings=conf.reject_warnings)
-
-
-def _vet(policy: Policy, sources: ReloadSources) -> None:
-    """The reload gates at startup too, so a restart cannot activate what a reload refuses."""
-    rejected = vet(policy, sources)
-    if rejected is not None:
-        raise PolicyRefused(rejected, file=", ".join(policy.sources))
 
 
 def _log_lint(policy: Policy) -> None:
@@ -435,36 +430,149 @@ async def _connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
 async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
                 stop: asyncio.Event | None = None,
                 components: Components | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set), then drain in-flight requests."""
-    components = components or build(settings)
-    nc = await connect(settings, components.keys)
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then drain in-flight requests.
+
+    Refuses to start (ConfigError) when another process writes ``audit.path``. A stop while
+    it is still connecting ends it at once; after that, shutdown always records
+    ``service.stop`` and the closing checkpoint, whether or not nats-server is reachable.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = _on_signals(loop, {signal.SIGTERM: stop.set, signal.SIGINT: stop.set})
+    try:
+        components = components or build(settings)
+        release = _claim_audit_path(settings.audit.path)
+        try:
+            nc = await _connect_unless_stopped(settings, components.keys, stop)
+            if nc is None:
+                log.info("stopped before connecting to nats-server")
+                return
+            await _serve_connected(settings, components, nc, stop, ready)
+        finally:
+            release()  # a no-op once the audit log took the lock over (and closed it)
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+async def _subscribe(settings: Settings, components: Components,
+                     nc: Any) -> tuple[CalloutTransport, Callable[[], None]]:
+    """The transport, subscribed, and how to stop /metrics; closes ``nc`` if either fails."""
     transport = CalloutTransport(
         nc, components.service, queue_group=settings.nats.queue_group,
         concurrency=Concurrency(max_in_flight=settings.service.max_concurrency,
                                 queue_timeout=settings.service.queue_timeout))
-    stop_metrics = _start_metrics(settings, components, transport, nc)  # a busy port fails
-    await transport.start()
+    try:
+        stop_metrics = _start_metrics(settings, components, transport, nc)  # a busy port fails
+    except BaseException:
+        await _close_connection(nc)
+        raise
+    try:
+        await transport.start()
+    except BaseException:
+        stop_metrics()
+        await _close_connection(nc)
+        raise
+    return transport, stop_metrics
+
+
+async def _serve_connected(settings: Settings, components: Components, nc: Any,
+                           stop: asyncio.Event, ready: Callable[[], None] | None) -> None:
+    transport, stop_metrics = await _subscribe(settings, components, nc)
     _audit_start(components, settings)
-    await _ingest_auth_errors(nc, components.audit)
-    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    hup: list[signal.Signals] = []
+    reason = "signal"  # also for a stop by the embedding code (``stop``, cancellation)
+    try:
+        await _ingest_auth_errors(nc, components.audit)
+        components.reloader.start()
+        hup = _on_signals(loop, {signal.SIGHUP: components.reloader.on_signal})
+        log.info("authsvc serving %s in %s mode (queue %s, policy %s; audit %s as %s; keys %s)",
+                 redact_url(settings.nats.url),
+                 settings.nats.mode, settings.nats.queue_group,
+                 components.policy.current.revision[:12], settings.audit.path,
+                 components.audit.instance, settings.keys.dir)
+        if ready:
+            ready()
+        await stop.wait()
+    except Exception:
+        reason = "error"
+        raise
+    finally:
+        for sig in hup:
+            loop.remove_signal_handler(sig)
+        stop_metrics()
+        await _shutdown(settings, components, transport, nc, reason)
+
+
+async def _shutdown(settings: Settings, components: Components, transport: CalloutTransport,
+                    nc: Any, reason: str) -> None:
+    """Answer what is in flight, close the connection, then record ``service.stop`` and the
+    closing checkpoint: those are written whatever happened before."""
+    try:
+        log.info("shutting down: draining %d in-flight requests", transport.in_flight)
+        await transport.drain(settings.service.shutdown_grace)
+        await _close_connection(nc)
+    finally:
+        await components.reloader.aclose()
+        await components.audit.aclose(reason=reason)
+
+
+def _on_signals(loop: asyncio.AbstractEventLoop,
+                actions: dict[signal.Signals, Callable[[], None]]) -> list[signal.Signals]:
+    """Handle these signals on ``loop``; returns the ones it could (main thread only)."""
+    handled = []
+    for sig, action in actions.items():
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not main thread
-            loop.add_signal_handler(sig, stop.set)
-    components.reloader.start()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGHUP, components.reloader.on_signal)
-    log.info("authsvc serving %s in %s mode (queue %s, policy %s; audit %s as %s; keys %s)",
-             redact_url(settings.nats.url),
-             settings.nats.mode, settings.nats.queue_group,
-             components.policy.current.revision[:12], settings.audit.path,
-             components.audit.instance, settings.keys.dir)
-    if ready:
-        ready()
-    await stop.wait()
-    stop_metrics()
-    log.info("shutting down: draining %d in-flight requests", transport.in_flight)
-    await transport.drain(settings.service.shutdown_grace)
-    await nc.drain()
-    await components.reloader.aclose()
-    await components.audit.aclose(reason="signal")
+            loop.add_signal_handler(sig, action)
+            handled.append(sig)
+    return handled
+
+
+def _claim_audit_path(path: Path) -> Callable[[], None]:
+    """Take the audit log's writer lock before joining the queue group: a second instance
+    on the same ``audit.path`` would otherwise serve and deny its share of connects
+    (``audit_unavailable``). Readers (``audit verify``, ``export``, ``report``) never lock."""
+    try:
+        return claim_writer(path)
+    except WriterHeld:
+        raise ConfigError(f"audit.path {path}: another authsvc holds it (lock "
+                          f"{lock_path(path)}); give each instance its own audit.path") \
+            from None
+    except AuditError as exc:
+        raise ConfigError(f"audit.path {path}: {exc}") from None
+
+
+async def _connect_unless_stopped(settings: Settings, keys: KeyStore,
+                                  stop: asyncio.Event) -> Any | None:
+    """``connect``, or None when ``stop`` is set first (e.g. SIGTERM while nats-server is
+    down): a supervisor that asks for a stop gets one, not a wait for nats.startup_timeout."""
+    connecting = asyncio.ensure_future(connect(settings, keys))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(BaseException):
+                await connecting
+    return None if connecting.cancelled() else connecting.result()
+
+
+# After the requests in flight were answered, draining the connection only flushes their
+# replies and ends the auth-error subscription: seconds at most on a live connection.
+DRAIN_TIMEOUT = 5.0
+
+
+async def _close_connection(nc: Any) -> None:
+    """Drain the connection; when nats-server cannot be reached (nats-py refuses to drain
+    a reconnecting connection) or the drain does not finish, close it without draining."""
+    try:
+        await asyncio.wait_for(nc.drain(), DRAIN_TIMEOUT)
+        return
+    except (nats.errors.Error, TimeoutError) as exc:
+        log.warning("could not drain the connection to nats-server (%s); closing it without "
+                    "draining", str(exc) or type(exc).__name__)
+    with contextlib.suppress(nats.errors.Error, TimeoutError):
+        await asyncio.wait_for(nc.close(), DRAIN_TIMEOUT)

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -75,28 +76,71 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class WriterHeld(AuditError):
+    """Another writer (another process, as a rule) holds the writer lock of an audit log."""
+
+
+# Lock files claimed ahead of their writer (``claim``), by absolute path: flock belongs to an
+# open file, so the writer must inherit this descriptor; a second open would be refused.
+_claimed: dict[str, int] = {}
+
+
+def lock_path(active: Path) -> Path:
+    """The writer lock beside ``active``: a file of its own, so rotation (a rename of
+    ``active``) never moves it."""
+    return active.with_name(active.name + ".lock")
+
+
+def claim(active: Path) -> Callable[[], None]:
+    """Take the writer lock of ``active`` now, before anything is written, for the first
+    ``WriterLock`` of this process on ``active`` to inherit; returns how to let it go again
+    if none did. Raises ``WriterHeld`` when another process holds it.
+
+    ``serve`` claims at startup: a writer takes its lock only with its first record, after
+    the service has joined the queue group.
+    """
+    key = os.path.abspath(lock_path(active))
+    if key in _claimed:  # claimed here already, for a writer yet to come
+        raise WriterHeld(f"audit log {active} is claimed by another writer in this process")
+    _claimed[key] = fd = _lock(lock_path(active))
+
+    def release() -> None:
+        if _claimed.get(key) == fd:  # not yet taken over by a writer
+            del _claimed[key]
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    return release
+
+
+def _lock(path: Path) -> int:
+    """A descriptor of ``path`` holding its exclusive flock (released when it is closed)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    except OSError as exc:
+        raise AuditError(f"cannot open audit lock {path}: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise WriterHeld(f"audit log {path.with_suffix('')} is in use by another writer; "
+                         "give each instance its own audit.path") from None
+    return fd
+
+
 class WriterLock:
     """An exclusive flock on ``<active>.lock``: two writers on one chain would fork it."""
 
     def __init__(self, active: Path) -> None:
-        self.path = active.with_name(active.name + ".lock")
+        self.path = lock_path(active)
         self._fd: int | None = None
 
     def acquire(self) -> None:
         if self._fd is not None:
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
-        except OSError as exc:
-            raise AuditError(f"cannot open audit lock {self.path}: {exc.strerror}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise AuditError(f"audit log {self.path.with_suffix('')} is in use by another "
-                             "writer; give each instance its own audit.path") from None
-        self._fd = fd
+        claimed = _claimed.pop(os.path.abspath(self.path), None)
+        self._fd = claimed if claimed is not None else _lock(self.path)
 
     def release(self) -> None:
         if self._fd is not None:

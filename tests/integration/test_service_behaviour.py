@@ -224,3 +224,76 @@ async def test_a_restarted_nats_server_is_served_again_and_the_log_says_so(
         assert "disconnected from nats-server" in log and "reconnected to nats-server" in log
     finally:
         d.stop()
+
+
+def _wait_log(d: Deployment, text: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in d.service_log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, d.service_log.read_text()[-2000:]
+        time.sleep(0.05)
+
+
+def _audit_types(path: Path) -> list[str]:
+    """The record types of every audit file of ``path`` (rotated ones first)."""
+    from authsvc.audit.files import log_files
+
+    return [json.loads(line)["type"] for file in log_files(path)
+            for line in file.read_bytes().splitlines()]
+
+
+async def test_a_second_instance_on_the_same_audit_path_refuses_to_start(
+        tmp_path: Path) -> None:
+    # rotate_bytes 1: every record starts a new file, so the file the first instance opened
+    # has been renamed away by the time the second starts; the lock must not go with it.
+    d = _deployment(tmp_path, ["x"])
+    d.settings_extra["audit"] = {"rotate_bytes": 1}
+    d.start()
+    try:
+        assert (await _try_connect(d, "x"))[0]
+        second = subprocess.run([*AUTHSVC, "serve", "-c", str(d.settings_file)],
+                                capture_output=True, text=True, timeout=30)
+        assert second.returncode == 2
+        assert (await _try_connect(d, "x"))[0]  # the first one serves on
+        assert d.stop_service() == 0
+    finally:
+        d.stop()
+    types = _audit_types(d.audit_path)
+    assert types.count("service.start") == types.count("service.stop") == 1
+    assert types.count("decision") == 2
+
+
+def test_sigterm_while_nats_server_is_down_records_the_stop_and_exits_0(
+        tmp_path: Path) -> None:
+    from authsvc.cli import main
+    from authsvc.natsconf.keystore import KeyStore
+
+    d = _deployment(tmp_path, ["x"])
+    d.start()
+    try:
+        assert d.server is not None
+        d.server.stop()
+        _wait_log(d, "disconnected from nats-server")  # now reconnecting, in vain
+        assert d.stop_service() == 0
+    finally:
+        d.stop()
+    assert [r["type"] for r in d.audit_events()][-2:] == ["service.stop", "audit.checkpoint"]
+    key = KeyStore(tmp_path / "keys").audit_signer().public_key
+    assert main(["audit", "verify", str(d.audit_path), "--key", key]) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_while_still_connecting_exits_0_at_once(tmp_path: Path, sig: int) -> None:
+    d = _deployment(tmp_path, ["x"])
+    d.write()  # no nats-server: serve keeps trying for nats.startup_timeout (30 s)
+    with d.service_log.open("ab") as log:
+        d.service = subprocess.Popen([*AUTHSVC, "serve", "-c", str(d.settings_file)],
+                                     stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_log(d, "nats connection:")  # its first attempt failed
+        d.service.send_signal(sig)
+        started = time.monotonic()
+        assert d.service.wait(timeout=15) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        d.stop()
+    assert d.audit_events() == []  # it never served

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from authsvc.natsconf.render import ServerExtras
 from authsvc.policy import load_policy
 from authsvc.server import policy_accounts
 from authsvc.settings import Settings
-from tests.support.deploy import Deployment
+from tests.support.deploy import AUTHSVC, Deployment
 
 INSTANCE = "svc-1"
 
@@ -241,3 +242,21 @@ async def test_jetstream_down_spools_then_fails_closed_then_recovers(tmp_path: P
     assert {*spooled, "after"} <= _allowed(records)
     types = [r["type"] for r in records]
     assert "audit.sink_degraded" in types and "audit.sink_recovered" in types
+
+
+async def test_a_second_instance_on_the_same_spool_refuses_to_start(tmp_path: Path) -> None:
+    """With ``audit.sink: jetstream`` the file is the spool the stream is fed from: a second
+    writer would fork the chain the stream receives."""
+    d = _deployment(tmp_path)
+    d.start()
+    try:
+        second = subprocess.run([*AUTHSVC, "serve", "-c", str(d.settings_file)],
+                                capture_output=True, text=True, timeout=30)
+        assert second.returncode == 2
+        assert await _connect(d, "after")
+        assert d.stop_service() == 0
+        records = await _fetch(d, tmp_path / "stream")
+    finally:
+        d.stop()
+    assert [r["type"] for r in records].count("service.start") == 1
+    assert _allowed(records) == {"after"}
