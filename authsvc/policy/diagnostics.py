@@ -39,6 +39,10 @@ _HINTS = {
     "match_empty": "give at least one of: source, issuer, subject, subject_glob, claims, "
                    "groups, aws, source_cidrs, connection_types",
     "ttl_exceeds_max": "raise defaults.max_ttl or lower defaults.ttl",
+    "arn_glob_impossible": "the AWS IAM verifier matches canonical ARNs: "
+                           "arn:aws:iam::ACCOUNT:role/NAME (assumed roles, without path), "
+                           "arn:aws:iam::ACCOUNT:user/[PATH/]NAME, arn:aws:iam::ACCOUNT:root, "
+                           "arn:aws:sts::ACCOUNT:federated-user/NAME",
     "cidr_invalid": "write a network address with its prefix, e.g. 10.0.0.0/8",
     "cidr_scoped": "a policy cannot check which interface a client came in on; list "
                    "global (non-link-local) networks without a %zone",

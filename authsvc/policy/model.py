@@ -44,7 +44,7 @@ from pydantic_core import PydanticCustomError
 from authsvc.domain import UNLIMITED, ConnectionType, Identity, IdentitySource
 from authsvc.policy.claims import ClaimTest
 from authsvc.policy.durations import format_duration, parse_duration
-from authsvc.policy.globs import Glob
+from authsvc.policy.globs import ArnGlob, Glob, arn_glob_problem
 from authsvc.policy.index import RuleIndex
 from authsvc.policy.matchers import (
     AWS_ACCOUNT_ATTRIBUTE,
@@ -139,6 +139,17 @@ def _glob(value: object) -> object:
     return Glob(value) if isinstance(value, str) and value else value
 
 
+def _arn_glob(value: object) -> object:
+    if not (isinstance(value, str) and value):
+        return value
+    problem = arn_glob_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("arn_glob_impossible",
+                                  "no ARN authsvc verifies can match {value}: {problem}",
+                                  {"value": repr(value), "problem": problem})
+    return ArnGlob(value)
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Subject = Annotated[str, BeforeValidator(_subject)]
 Word = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^\S+$")]
@@ -148,6 +159,8 @@ Limit = Annotated[int, Field(strict=True, ge=UNLIMITED)]
 _FROZEN = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 Globs = Annotated[tuple[Annotated[Glob, BeforeValidator(_glob)], ...],
                   BeforeValidator(_one_or_many), Field(min_length=1)]
+ArnGlobs = Annotated[tuple[Annotated[ArnGlob, BeforeValidator(_arn_glob)], ...],
+                     BeforeValidator(_one_or_many), Field(min_length=1)]
 Cidrs = Annotated[tuple[Annotated[IpNetwork, BeforeValidator(_cidr)], ...],
                   BeforeValidator(_one_or_many), Field(min_length=1)]
 # UNKNOWN is what we call a type we could not read; a policy cannot grant it.
@@ -188,7 +201,7 @@ class AwsMatch(BaseModel):
 
     model_config = _FROZEN
 
-    arn: Globs | None = None
+    arn: ArnGlobs | None = None
     account: Globs | None = None
 
 

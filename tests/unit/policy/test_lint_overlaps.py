@@ -14,7 +14,7 @@ from authsvc.policy.lint import Warning, lint
 from authsvc.policy.model import Policy, Rule
 
 REVISION = "0" * 64
-ROLE_A, ROLE_B = "arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"
+ROLE_A, ROLE_B = "arn:aws:iam::111111111111:role/a", "arn:aws:iam::111111111111:role/b"
 
 
 def allow(rule_id: str, account: str, role: str | None = None, **match: Any) -> Rule:
@@ -45,7 +45,7 @@ def _first(warning: Warning) -> str:
     ({"source": "oidc", "subject": "x"}, {"source": "nkey", "subject": "x"}, False),
     ({"aws": {"arn": ROLE_A}}, {"aws": {"arn": ROLE_B}}, False),      # one ARN per identity
     ({"aws": {"arn": [ROLE_A, ROLE_B]}}, {"aws": {"arn": ROLE_B}}, True),
-    ({"aws": {"arn": ROLE_A}}, {"aws": {"arn": "arn:aws:iam::1:role/*"}}, True),
+    ({"aws": {"arn": ROLE_A}}, {"aws": {"arn": "arn:aws:iam::111111111111:role/*"}}, True),
     ({"aws": {"arn": ROLE_A}}, {"source": "aws_iam"}, True),
 ])
 def test_what_may_overlap(first: dict[str, Any], second: dict[str, Any], expected: bool) -> None:
@@ -69,7 +69,8 @@ def _random_rules(rnd: random.Random, count: int) -> list[Rule]:
                              ("issuer", [None, "https://a", "https://b"]),
                              ("subject", [None, ["s1"], ["s1", "s2"], ["s2", "s3"], ["s4"]]),
                              ("aws", [None, {"arn": ROLE_A}, {"arn": [ROLE_A, ROLE_B]},
-                                      {"arn": ROLE_B}, {"arn": "arn:aws:iam::1:role/*"}])):
+                                      {"arn": ROLE_B},
+                                      {"arn": "arn:aws:iam::111111111111:role/*"}])):
             value = rnd.choice(choices)
             if value is not None:
                 match[key] = value
@@ -107,7 +108,7 @@ def _fleet(count: int) -> list[Rule]:
             rules.append(allow(f"svc-{i}", account, source="nkey", subject=f"UKEY{i}"))
         elif i % 6 == 3:
             rules.append(allow(f"aws-{i}", account, source="aws_iam",
-                               aws={"arn": f"arn:aws:iam::{i % 50}:role/svc-{i}"}))
+                               aws={"arn": f"arn:aws:iam::{i % 50:012d}:role/svc-{i}"}))
         elif i % 3 == 1:
             rules.append(allow(f"k8s-{i}", account, source="oidc",
                                issuer=f"https://k8s-{i % 40}", subject=f"sa-{i}"))

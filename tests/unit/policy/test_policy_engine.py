@@ -263,10 +263,10 @@ def test_aws_conditions_only_ever_match_aws_identities(source: IdentitySource,
 
     policy = load_policy_text(
         "apiVersion: authsvc/v1\nkind: Policy\nrules:\n  - id: ci\n    match:\n"
-        "      aws: {arn: 'arn:aws:iam::111122223333:role/ci/*', account: '111122223333'}\n"
+        "      aws: {arn: 'arn:aws:iam::111122223333:user/ci/*', account: '111122223333'}\n"
         "    grant: {account: APP, publish: {allow: [ci.status]}}\n")
     identity = Identity(source=source, principal=f"{source}:x", subject="x", attributes={
-        "arn": "arn:aws:iam::111122223333:role/ci/builder", "account": "111122223333"})
+        "arn": "arn:aws:iam::111122223333:user/ci/builder", "account": "111122223333"})
     decision = evaluate(identity, _request(Connection()), policy, NOW)
     assert ("allow" if isinstance(decision, Allow) else "deny") == expected
     if isinstance(decision, Deny):

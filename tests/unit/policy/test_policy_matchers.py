@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from authsvc.errors import PolicyError
 from authsvc.policy import load_policy_text
 from authsvc.policy.claims import ClaimTest
-from authsvc.policy.globs import Glob
+from authsvc.policy.globs import ArnGlob, Glob, _Positions
 from authsvc.policy.matchers import client_address
 from authsvc.policy.problems import code_of
 from authsvc.policy.windows import Window, time_left
@@ -27,6 +29,73 @@ from authsvc.policy.windows import Window, time_left
 ])
 def test_glob_segments(pattern: str, value: str, expected: bool) -> None:
     assert Glob(pattern).matches(value) is expected
+
+
+def _backtracking(pattern: str, value: str) -> bool:
+    """The plain regex reading of a glob, as a reference for short values."""
+    parts = [".*" if part == "**" else "[^:/]*" if part == "*" else re.escape(part)
+             for part in re.findall(r"\*\*|\*|[^*]", pattern)]
+    return re.fullmatch("".join(parts), value, re.DOTALL) is not None
+
+
+def test_globs_decide_as_the_plain_regex_reading_does() -> None:
+    rng = random.Random(7)
+    for _ in range(20_000):
+        pattern = "".join(rng.choice("ab:/*-") for _ in range(rng.randint(0, 8)))
+        value = "".join(rng.choice("ab:/-") for _ in range(rng.randint(0, 9)))
+        assert Glob(pattern).matches(value) is _backtracking(pattern, value), (pattern, value)
+
+
+@pytest.mark.parametrize(("pattern", "linear"), [
+    ("arn:aws:iam::*:**-**-**-admin", True),   # 70 s on a 512-character path as a regex
+    ("*-*-admin", True),
+    ("repo:acme/*:ref:refs/heads/*", False),   # each * ends at a separator: one way only
+    ("**-admin", False),
+])
+def test_globs_that_could_backtrack_run_in_linear_time(pattern: str, linear: bool) -> None:
+    assert isinstance(Glob(pattern)._matcher, _Positions) is linear
+    path = "arn:aws:iam::123456789012:user/" + "-" * 2000 + "/x"
+    assert Glob(pattern).matches(path) is False
+
+
+def test_an_arn_glob_never_reaches_across_the_account_field() -> None:
+    """IAM user paths may hold ':': matched as one string, ``arn:**:iam::1111...`` would
+    admit a user of another account whose path spells out the pinned account."""
+    glob = ArnGlob("arn:**:iam::111122223333:role/admin")
+    assert glob.matches("arn:aws:iam::111122223333:role/admin")
+    assert not glob.matches("arn:aws:iam::123456789012:user/x:iam::111122223333:role/admin")
+    assert ArnGlob("arn:aws:iam::123456789012:user/**").matches(
+        "arn:aws:iam::123456789012:user/x:iam::111122223333:role/admin")
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:sts::123456789012:assumed-role/orders-lambda/*",  # sessions match as their role
+    "arn:aws:iam::123456789012:role/svc/orders-lambda",        # roles match without a path
+    "arn:aws:iam::111122223333:role/ci/*",
+    "**:111122223333:role/admin",                              # not six fields
+    "arn:aws:s3:::bucket/key",
+    "arn:aws:iam::12345:role/x",                               # not a 12-digit account
+    "arn:aws:iam:eu-west-1:123456789012:role/x",               # IAM ARNs have no region
+    "arn:aws:sts::123456789012:role/x",                        # sts: federated users only
+    "arn:aws:iam::123456789012:federated-user/x",
+    "arn:aws-iso:iam::123456789012:role/x",
+])
+def test_an_arn_glob_no_verified_arn_can_match_is_refused_at_load(arn: str) -> None:
+    text = ("apiVersion: authsvc/v1\nkind: Policy\nrules:\n  - id: r\n    effect: deny\n"
+            f"    match: {{aws: {{arn: '{arn}'}}}}\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(text)
+    assert code_of(caught.value) == "arn_glob_impossible"
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:iam::123456789012:role/orders-*", "arn:*:iam::*:root",
+    "arn:aws:iam::123456789012:user/ops/*", "arn:aws:sts::123456789012:federated-user/*",
+    "arn:aws:iam::*:role/**", "arn:aws-us-gov:iam::123456789012:role/x"])
+def test_arn_globs_a_verified_arn_can_match_load(arn: str) -> None:
+    text = ("apiVersion: authsvc/v1\nkind: Policy\nrules:\n  - id: r\n    effect: deny\n"
+            f"    match: {{aws: {{arn: '{arn}'}}}}\n")
+    assert load_policy_text(text).rules[0].id == "r"
 
 
 @pytest.mark.parametrize(("test", "value", "expected"), [
