@@ -72,6 +72,9 @@ _CLIENT_KIND = {
 }
 
 
+_OIDC_LISTS = ("groups", "aud")
+
+
 class CaseIdentity(BaseModel):
     """A verified identity as a verifier would hand it to the engine."""
 
@@ -89,6 +92,13 @@ class CaseIdentity(BaseModel):
         attributes: dict[str, AttributeValue] = {
             key: tuple(value) if isinstance(value, list) else value
             for key, value in self.attributes.items()}
+        if self.source is IdentitySource.OIDC:
+            # The OIDC verifier always makes these lists, even from a lone string: a case
+            # written {groups: admins} must be decided as the token would be.
+            for key in _OIDC_LISTS:
+                value = attributes.get(key)
+                if isinstance(value, str):
+                    attributes[key] = (value,)
         return Identity(source=self.source, subject=self.subject, issuer=self.issuer,
                         principal=self.principal or self.default_principal(),
                         attributes=attributes,

@@ -4,15 +4,29 @@
 Every operator is false when the claim is absent, except ``present: false``. This refuses the
 IAM traps where ``ForAllValues`` is vacuously true for a missing key and ``...IfExists`` passes
 (AWS IAM condition operators documentation). Comparisons are type-strict:
-``equals: true`` never matches the integer ``1`` or the string ``"true"``, and the set
-operators only read list claims. ``pattern`` reads a string, or every value of a list.
+``equals: true`` never matches the integer ``1`` or the string ``"true"``.
+
+How a list claim (``groups``, ``aud``, a ``strings`` claim) is read depends on which way the
+rule fails safe. For an allow rule, ``equals``/``in`` compare the whole value (so never a
+list), ``pattern`` must fit every value, and ``contains_*`` read lists only: an allow grants
+nothing on a doubtful reading. For a deny rule or guardrail (``fail_closed``), the test holds
+when any single value passes: ``equals``/``in`` mean membership, ``pattern`` any value, and a
+lone string counts as a one-value list for ``contains_*``; otherwise one extra group, or a
+claim the IdP sends as a list, would slip past the deny.
+
+``pattern`` runs on the ``regex`` module with a time limit per match (``PATTERN_TIMEOUT``):
+claim values come from the client's IdP, and a backtracking pattern such as
+``([a-z0-9]+-?)+`` took 9.6 s on a 27-character branch name chosen by anyone who can run a
+GitHub workflow. A match that runs out of time is undecided, and an undecided test does
+not hold for an allow rule and holds for a deny rule.
 """
 
 from __future__ import annotations
 
-import re
+import functools
 from typing import Annotated, Self
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -20,24 +34,53 @@ from authsvc.domain import AttributeValue
 
 Scalar = StrictStr | StrictInt | StrictBool
 Names = Annotated[tuple[StrictStr, ...], Field(min_length=1, max_length=1024)]
-# A claim pattern is matched with re.fullmatch; the cap keeps reviewers (and the regex engine)
+# A claim pattern is matched with fullmatch; the cap keeps reviewers (and the regex engine)
 # away from pathological expressions.
 MAX_PATTERN_CHARS = 512
+PATTERN_TIMEOUT = 0.02  # seconds per value
 
 
-def _fits(pattern: str, value: AttributeValue) -> bool:
+class Undecided(Exception):
+    """A pattern ran out of time on a value."""
+
+
+@functools.lru_cache(maxsize=4096)
+def compiled(pattern: str) -> regex.Pattern[str]:
+    """``pattern`` compiled as policies read it (``regex``, version 0: ``re``'s syntax)."""
+    return regex.compile(pattern, flags=regex.VERSION0)
+
+
+def _fullmatch(pattern: str, value: str) -> bool:
+    try:
+        return compiled(pattern).fullmatch(value, timeout=PATTERN_TIMEOUT) is not None
+    except TimeoutError:
+        raise Undecided(pattern) from None
+
+
+def _fits(pattern: str, value: AttributeValue, any_value: bool) -> bool:
     """A string claim matches ``pattern`` whole; a list claim when it has values and every
-    one does (what ``{{each claims.NAME}}`` needs); an int or bool claim never."""
+    one does (what ``{{each claims.NAME}}`` needs), or with ``any_value`` when one does; an
+    int or bool claim never. Raises ``Undecided``."""
     if isinstance(value, str):
-        return re.fullmatch(pattern, value) is not None
+        return _fullmatch(pattern, value)
     if isinstance(value, tuple):
-        return bool(value) and all(re.fullmatch(pattern, item) is not None for item in value)
+        if any_value:
+            return any(_fullmatch(pattern, item) for item in value)
+        return bool(value) and all(_fullmatch(pattern, item) for item in value)
     return False
 
 
 def _same(expected: Scalar, value: AttributeValue) -> bool:
     # bool is a subclass of int in Python: compare types first so true != 1.
     return type(expected) is type(value) and expected == value
+
+
+def _values(value: AttributeValue, any_value: bool) -> tuple[AttributeValue, ...]:
+    """What ``equals``/``in`` compare: the value itself, or with ``any_value`` each value of a
+    list."""
+    if any_value and isinstance(value, tuple):
+        return value
+    return (value,)
 
 
 class ClaimTest(BaseModel):
@@ -65,25 +108,39 @@ class ClaimTest(BaseModel):
                 "present: false cannot be combined with another operator on the same claim")
         if self.pattern is not None:
             try:
-                re.compile(self.pattern)
-            except re.error as exc:
+                compiled(self.pattern)
+            except regex.error as exc:
                 raise PydanticCustomError("pattern_invalid", "invalid pattern: {problem}",
                                           {"problem": str(exc)}) from exc
         return self
 
-    def holds(self, value: AttributeValue | None) -> bool:
-        """Whether the claim ``value`` (``None`` when absent) satisfies every given operator."""
+    def holds(self, value: AttributeValue | None, *, fail_closed: bool = False) -> bool:
+        """Whether the claim ``value`` (``None`` when absent) satisfies every given operator.
+
+        ``fail_closed`` (deny rules and guardrails) reads a list as "any value passes" and
+        an undecided pattern as holding; otherwise as "the whole value passes" and not
+        holding (module docstring).
+        """
         if value is None:
             return self.present is False
         if self.present is False:
             return False
+        values = _values(value, fail_closed)
+        listed = value if isinstance(value, tuple) else (value,) if fail_closed else None
         checks = (
-            self.equals is None or _same(self.equals, value),
-            self.one_of is None or any(_same(item, value) for item in self.one_of),
+            self.equals is None or any(_same(self.equals, item) for item in values),
+            self.one_of is None or any(_same(item, candidate) for item in self.one_of
+                                       for candidate in values),
             self.contains_any is None or (
-                isinstance(value, tuple) and not set(self.contains_any).isdisjoint(value)),
+                listed is not None and not set(self.contains_any).isdisjoint(listed)),
             self.contains_all is None or (
-                isinstance(value, tuple) and set(self.contains_all).issubset(value)),
-            self.pattern is None or _fits(self.pattern, value),
+                listed is not None and set(self.contains_all).issubset(listed)),
         )
-        return all(checks)
+        if not all(checks):
+            return False
+        if self.pattern is None:
+            return True
+        try:
+            return _fits(self.pattern, value, fail_closed)
+        except Undecided:
+            return fail_closed

@@ -69,7 +69,7 @@ def explain(
     """
     facts = Facts(identity=identity, request=request, now=now)
     rules = policy.rules if every_rule else policy.candidates(identity)
-    traces = tuple(_trace(rule, facts) for rule in rules)
+    traces = tuple(_trace(rule, facts, complete=every_rule) for rule in rules)
     matched = [rule for rule, trace in zip(rules, traces, strict=True) if trace.matched]
     decision = _decide(matched, traces, facts, policy)
     return Evaluation(decision=decision, rules=traces, revision=policy.revision)
@@ -92,17 +92,24 @@ def requested_role(request: ConnectRequest) -> str | None:
     return user[len(ROLE_PREFIX):] if user.startswith(ROLE_PREFIX) else None
 
 
-def _trace(rule: Rule, facts: Facts) -> RuleTrace:
-    # Evaluate every condition rather than stopping at the first failure: explain output
-    # lists all failing conditions, and conditions are cheap and side-effect free.
+def _trace(rule: Rule, facts: Facts, *, complete: bool = True) -> RuleTrace:
+    # ``complete`` (explain) evaluates every condition, to list all that fail. Deciding
+    # stops at the first failing identity condition (``Rule.decision_order``): the rule is
+    # then out of the running, and its remaining conditions, claim patterns last, would
+    # only cost time an attacker's token chooses.
     failed: list[str] = []
     missing: list[str] = []
     if_unknown = rule.fails_closed
-    for condition in rule.conditions:
+    identity, connection = rule.decision_order
+    for condition in rule.conditions if complete else identity:
         if not condition.holds(facts, if_unknown=if_unknown):
             failed.append(condition.key)
+            if not complete:
+                break
             if isinstance(condition, ClaimHolds) and condition.missing(facts):
                 missing.append(condition.name)
+    if not complete and not failed:
+        failed = [c.key for c in connection if not c.holds(facts, if_unknown=if_unknown)]
     return RuleTrace(rule_id=rule.id, effect=rule.effect, failed=tuple(failed),
                      missing=tuple(missing), guardrail=rule.is_guardrail)
 

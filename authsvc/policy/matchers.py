@@ -33,6 +33,10 @@ AWS_ACCOUNT_ATTRIBUTE = "account"
 GROUPS_ATTRIBUTE = "groups"
 
 
+# Condition keys about where and when a client connects, as opposed to who it is.
+CONNECTION_KEYS = frozenset({"source_cidrs", "connection_types", "grant.connection_types",
+                             "grant.windows"})
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     """Everything a condition may look at: the verified identity, the connect, the time."""
@@ -135,7 +139,7 @@ class ClaimHolds:
 
     def holds(self, facts: Facts, *, if_unknown: bool) -> bool:
         """True when the attribute passes the test (absent is false unless ``present: false``)."""
-        return self.test.holds(facts.identity.attributes.get(self.name))
+        return self.test.holds(facts.identity.attributes.get(self.name), fail_closed=if_unknown)
 
     def missing(self, facts: Facts) -> bool:
         """Whether the claim this condition reads is absent (for explain output)."""

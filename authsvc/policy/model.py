@@ -49,6 +49,7 @@ from authsvc.policy.index import RuleIndex
 from authsvc.policy.matchers import (
     AWS_ACCOUNT_ATTRIBUTE,
     AWS_ARN_ATTRIBUTE,
+    CONNECTION_KEYS,
     GROUPS_ATTRIBUTE,
     AttributeGlob,
     ClaimHolds,
@@ -389,6 +390,21 @@ class Rule(BaseModel):
         """The match's conditions followed by the grant's connection-level ones."""
         matched = self.match.conditions if self.match is not None else ()
         return matched + (self.grant.conditions if self.grant is not None else ())
+
+    @cached_property
+    def decision_order(self) -> tuple[tuple[Condition, ...], tuple[Condition, ...]]:
+        """``conditions`` split for deciding: who the identity is (cheapest first, claim
+        patterns last), then where and when it connects (source, type, windows).
+
+        ``evaluate`` stops at the first identity condition that fails, so a token that does
+        not belong to a rule never reaches its patterns; it reads every connection
+        condition of a rule the identity fits, to tell ``connection_not_allowed`` and
+        ``outside_connect_window`` from ``no_matching_rule``.
+        """
+        connection = tuple(c for c in self.conditions if c.key in CONNECTION_KEYS)
+        identity = [c for c in self.conditions if c.key not in CONNECTION_KEYS]
+        identity.sort(key=lambda c: isinstance(c, ClaimHolds) and c.test.pattern is not None)
+        return tuple(identity), connection
 
 
 class PolicyDocument(BaseModel):

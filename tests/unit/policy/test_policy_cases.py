@@ -141,3 +141,10 @@ def test_a_case_without_issuer_or_arn_falls_back_and_an_explicit_principal_wins(
     given = CaseIdentity.model_validate({"source": "oidc", "subject": "u1", "issuer": "https://i",
                                          "principal": "oidc:custom"})
     assert given.build(DEFAULT_NOW).principal == "oidc:custom"
+
+
+def test_an_oidc_case_gets_groups_and_aud_as_lists_as_the_verifier_makes_them() -> None:
+    built = CaseIdentity.model_validate({"source": "oidc", "subject": "u", "issuer": "https://i",
+                                         "attributes": {"groups": "admins", "aud": "nats",
+                                                        "team": "ops"}}).build(DEFAULT_NOW)
+    assert built.attributes == {"groups": ("admins",), "aud": ("nats",), "team": "ops"}

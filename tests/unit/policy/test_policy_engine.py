@@ -299,3 +299,41 @@ def test_a_role_is_granted_only_to_a_client_that_asks_for_it(
     decision = evaluate(identity, _request(Connection(user=user)), load_policy_text(ROLES),
                         NOW)
     assert isinstance(decision, Allow) and decision.grant.rule_ids == rule_ids
+
+
+GITHUB = """
+apiVersion: authsvc/v1
+kind: Policy
+rules:
+  - id: deploy
+    match:
+      source: oidc
+      issuer: https://token.actions.githubusercontent.com
+      claims:
+        ref: {pattern: "refs/heads/([a-z0-9]+-?)+"}
+        repository_id: {equals: "123456"}
+    grant: {account: DEPLOY, publish: {allow: [deploy.requests]}}
+"""
+
+
+def test_a_token_that_fails_a_cheap_condition_never_reaches_a_pattern(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone can mint a GitHub Actions token with any branch name; the rule pins the
+    repository, so another repository's token is refused before the pattern runs."""
+    from authsvc.policy import claims, load_policy_text
+
+    ran: list[str] = []
+    real = claims._fullmatch
+    monkeypatch.setattr(claims, "_fullmatch", lambda p, v: ran.append(v) or real(p, v))
+    policy = load_policy_text(GITHUB)
+    evil = Identity(source=IdentitySource.OIDC, principal="oidc:gh#x", subject="x",
+                    issuer="https://token.actions.githubusercontent.com",
+                    attributes={"ref": "refs/heads/" + "a" * 27 + "!", "repository_id": "666"})
+    decision = evaluate(evil, _request(Connection()), policy, NOW)
+    assert isinstance(decision, Deny) and decision.reason is DenyReason.NO_MATCHING_RULE
+    assert ran == []
+    good = Identity(source=IdentitySource.OIDC, principal="oidc:gh#y", subject="y",
+                    issuer="https://token.actions.githubusercontent.com",
+                    attributes={"ref": "refs/heads/main", "repository_id": "123456"})
+    assert isinstance(evaluate(good, _request(Connection()), policy, NOW), Allow)
+    assert ran == ["refs/heads/main"]

@@ -119,6 +119,36 @@ def test_claim_test(test: dict[str, object], value: object, expected: bool) -> N
     assert ClaimTest.model_validate(test).holds(value) is expected  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("test", "value", "allow", "deny"), [
+    # a deny rule reads a list as "any value": one extra group, or a claim the IdP sends as
+    # a list, must not slip past it; an allow rule keeps reading the whole value
+    ({"equals": "contractors"}, ("staff", "contractors"), False, True),
+    ({"in": ["contractors", "vendors"]}, ("staff", "vendors"), False, True),
+    ({"pattern": "contract.*"}, ("staff", "contractors"), False, True),
+    ({"pattern": "[a-z]+"}, ("staff", "ops"), True, True),
+    ({"contains_any": ["contractors"]}, "contractors", False, True),
+    ({"contains_all": ["a"]}, "a", False, True),
+    ({"equals": "contractors"}, ("staff",), False, False),
+    ({"equals": "x"}, None, False, False),             # absent stays false for both
+    ({"present": False}, ("x",), False, False),
+])
+def test_a_list_claim_is_read_so_that_each_rule_fails_safe(
+        test: dict[str, object], value: object, allow: bool, deny: bool) -> None:
+    claim = ClaimTest.model_validate(test)
+    assert claim.holds(value) is allow  # type: ignore[arg-type]
+    assert claim.holds(value, fail_closed=True) is deny  # type: ignore[arg-type]
+
+
+def test_a_pattern_that_runs_out_of_time_fails_safe() -> None:
+    """Backtracking on a value from the client's IdP: undecided, which no allow rule grants
+    on and every deny rule refuses on."""
+    claim = ClaimTest.model_validate({"pattern": "(a|aa)+"})
+    value = "a" * 40 + "!"
+    assert claim.holds(value) is False
+    assert claim.holds(value, fail_closed=True) is True
+    assert claim.holds("aaaa") is True  # a value that decides in time decides
+
+
 def test_window_crossing_midnight_and_dst() -> None:
     window = Window.model_validate({"start": "22:00", "end": "06:00"})
     at = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # Berlin switches to CEST at 01:00 UTC
