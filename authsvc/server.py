@@ -35,6 +35,7 @@ from authsvc.audit.files import claim as claim_writer
 from authsvc.audit.ingest import AUTH_ERROR_SUBJECT, AUTH_ERROR_TYPE, auth_error_fields
 from authsvc.audit.jetstream import JetStreamSink, SinkConfig
 from authsvc.audit.keychange import key_set
+from authsvc.audit.log import check_resumable
 from authsvc.audit.stream import StreamSpec, subject_for
 from authsvc.clock import Clock, SystemClock
 from authsvc.errors import AuditError, ConfigError, UnavailableError
@@ -314,8 +315,12 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
                  "reconnected_cb": reconnected, **options}
     connecting = asyncio.ensure_future(_connect(settings, keys, **callbacks))
     try:
-        await asyncio.wait({connecting, plaintext}, timeout=settings.nats.startup_timeout,
-                           return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({connecting, plaintext}, timeout=settings.nats.startup_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled from outside (a stop while connecting)
+            connecting.cancel()
+            raise
         refused_plaintext = connecting.done() and not connecting.cancelled() \
             and isinstance(connecting.exception(), TlsNotOffered)
         if refused_plaintext or (plaintext.done() and not connecting.done()):
@@ -534,13 +539,21 @@ def _claim_audit_path(path: Path) -> Callable[[], None]:
     on the same ``audit.path`` would otherwise serve and deny its share of connects
     (``audit_unavailable``). Readers (``audit verify``, ``export``, ``report``) never lock."""
     try:
-        return claim_writer(path)
+        release = claim_writer(path)
     except WriterHeld:
         raise ConfigError(f"audit.path {path}: another authsvc holds it (lock "
                           f"{lock_path(path)}); give each instance its own audit.path") \
             from None
     except AuditError as exc:
         raise ConfigError(f"audit.path {path}: {exc}") from None
+    try:
+        # A log the writer cannot continue would deny every connect (audit_unavailable):
+        # say so now, before joining the queue group.
+        check_resumable(path)
+    except AuditError as exc:
+        release()
+        raise ConfigError(f"audit.path {path}: {exc}") from None
+    return release
 
 
 async def _connect_unless_stopped(settings: Settings, keys: KeyStore,

@@ -266,6 +266,12 @@ class AuditLog:
             log.error("audit write failed: %s", exc)
 
 
+def check_resumable(active: Path) -> None:
+    """Raise AuditError when the writer could not continue the log at ``active`` (its last
+    complete line is not a chained record, or the files cannot be read). Reads only."""
+    _last_head(active)
+
+
 def _last_head(active: Path) -> tuple[ChainHead, int]:
     """The head left by the newest record on disk, and the torn bytes of the active file.
 

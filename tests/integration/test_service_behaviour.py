@@ -262,6 +262,19 @@ async def test_a_second_instance_on_the_same_audit_path_refuses_to_start(
     assert types.count("decision") == 2
 
 
+def test_an_audit_log_the_writer_cannot_continue_refuses_the_start(tmp_path: Path) -> None:
+    """Its last line is not a chained record: serving would deny every connect as
+    audit_unavailable; serve says so at startup (2) instead, and leaves the file as it was."""
+    d = _deployment(tmp_path, ["x"])
+    d.write()
+    d.audit_path.write_text('{"type": "decision", "note": "not chained"}\n')
+    before = d.audit_path.read_bytes()
+    proc = subprocess.run([*AUTHSVC, "serve", "-c", str(d.settings_file)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert d.audit_path.read_bytes() == before
+
+
 def test_sigterm_while_nats_server_is_down_records_the_stop_and_exits_0(
         tmp_path: Path) -> None:
     from authsvc.cli import main
