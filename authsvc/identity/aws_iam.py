@@ -66,7 +66,8 @@ class AwsIamVerifier:
         proof = decode_proof(token, max_bytes=self._max_bytes)
         if isinstance(proof, Deny):
             return proof
-        call = rebuild(proof, self._rules, nonce=request.client.nonce, now=now)
+        call = rebuild(proof, self._rules, nonce=request.client.nonce, now=now,
+                       max_token_bytes=self._max_bytes)
         if isinstance(call, Deny):
             return call
         try:

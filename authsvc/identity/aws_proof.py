@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from authsvc.domain import Deny, DenyReason
-from authsvc.identity.aws_token import GET_CALLER_IDENTITY_BODY, StsProof
+from authsvc.identity.aws_token import DEFAULT_MAX_TOKEN_BYTES, GET_CALLER_IDENTITY_BODY, StsProof
 
 GLOBAL_HOST = "sts.amazonaws.com"  # the global endpoint signs with region us-east-1
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
@@ -51,7 +51,11 @@ _AUTHORIZATION = re.compile(
     r"SignedHeaders=(?P<signed>[a-z0-9-]{1,64}(?:;[a-z0-9-]{1,64}){0,15}), ?"
     r"Signature=(?P<signature>[0-9a-f]{64})")
 _AMZ_DATE_SHAPE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
-_VISIBLE_ASCII = re.compile(r"[\x20-\x7e]{1,4096}")  # no CR/LF: no header injection
+_VISIBLE_ASCII = re.compile(r"[\x20-\x7e]+")  # no CR/LF: no header injection
+_MAX_HEADER_VALUE = 4096
+# AWS sets no maximum on session tokens (Lambda's are ~1,100 characters, some longer): the
+# only cap on this one is the configured max_token_bytes of the token that carries it.
+_STS_SESSION_HEADER = "x-amz-security-token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +105,18 @@ def sts_region(host: str) -> str | None:
     return match["region"]
 
 
-def rebuild(proof: StsProof, rules: ProofRules, *, nonce: str,
-            now: datetime) -> StsCall | Deny:
-    """The STS request to send for ``proof``, or why it is refused (before any I/O)."""
+def rebuild(proof: StsProof, rules: ProofRules, *, nonce: str, now: datetime,
+            max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> StsCall | Deny:
+    """The STS request to send for ``proof``, or why it is refused (before any I/O).
+
+    ``max_token_bytes`` is the verifier's cap on the whole token, which the session token
+    may fill; every other header value is capped at 4,096 characters.
+    """
     region = _host_region(proof.host, rules)
     if isinstance(region, Deny):
         return region
-    refused = _check_body(proof.body) or _check_header_names(proof.headers, rules)
+    refused = _check_body(proof.body) or _check_header_names(proof.headers, rules,
+                                                            max_token_bytes)
     if refused is not None:
         return refused
     auth = _authorization(proof.headers.get("authorization", ""))
@@ -160,12 +169,14 @@ def _check_body(body: str) -> Deny | None:
     return None
 
 
-def _check_header_names(headers: Mapping[str, str], rules: ProofRules) -> Deny | None:
+def _check_header_names(headers: Mapping[str, str], rules: ProofRules,
+                        max_token_bytes: int) -> Deny | None:
     allowed = _SIGV4_HEADERS | {rules.server_id_header, rules.nonce_header}
     for name, value in headers.items():
         if name not in allowed:
             return Deny(DenyReason.STS_HEADER_NOT_ALLOWED, f"header {name[:40]!r} not allowed")
-        if not _VISIBLE_ASCII.fullmatch(value):
+        cap = max_token_bytes if name == _STS_SESSION_HEADER else _MAX_HEADER_VALUE
+        if len(value) > cap or not _VISIBLE_ASCII.fullmatch(value):
             return Deny(DenyReason.STS_REQUEST_MALFORMED, f"header {name} has a bad value")
     content_type = headers.get("content-type")
     if content_type is not None and content_type not in _CONTENT_TYPES:

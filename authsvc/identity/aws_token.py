@@ -16,9 +16,9 @@ Format (version 1)::
 
 Method (``POST``) and path (``/``) are fixed and therefore not sent. The prefix routes the
 token to the AWS verifier before any JWT parsing. Decoding only parses: every object key
-must be unique, header names unique case-insensitively (CVE-2022-2385 was a case-variant
-duplicate), and nothing else is judged here; ``aws_proof.rebuild`` does the checks.
-The secret key never leaves the client; the session token does (STS needs it).
+must be unique, header names ASCII and unique case-insensitively (CVE-2022-2385 was a
+case-variant duplicate), and nothing else is judged here; ``aws_proof.rebuild`` does the
+checks. The secret key never leaves the client; the session token does (STS needs it).
 """
 
 from __future__ import annotations
@@ -104,6 +104,12 @@ def _proof(document: object) -> StsProof | Deny:
     for name, value in headers.items():
         if not isinstance(value, str):
             return Deny(DenyReason.STS_REQUEST_MALFORMED, f"header {name[:40]!r} is not a string")
+        # Before folding: str.lower() maps non-ASCII letters onto ASCII ones (U+212A KELVIN
+        # SIGN to "k"), so "X-Amz-Security-To\u212aen" would pass as the allow-listed header.
+        # HTTP field names are ASCII tokens (RFC 9110 5.1).
+        if not name.isascii():
+            return Deny(DenyReason.STS_REQUEST_MALFORMED, f"header name {name[:40]!r} is not "
+                        "ASCII")
         if name.lower() in lowered:
             return Deny(DenyReason.STS_PARAMETER_DUPLICATE, f"header {name[:40]!r} given twice")
         lowered[name.lower()] = value

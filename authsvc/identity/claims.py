@@ -15,6 +15,12 @@ from typing import Any
 
 from authsvc.domain import AttributeValue, Deny, DenyReason
 
+# The NumericDates (RFC 7519 2) accepted in exp, nbf and iat: 1970-01-01 to
+# 9999-12-31T23:59:59Z. Past 9999 ``datetime.fromtimestamp`` raises (an exp in milliseconds
+# is already year 58000), and before 1970 some platforms' does; either would turn the
+# connect into a fault instead of a refusal. protocol.request_fields bounds its times alike.
+_LATEST = 253402300799
+
 
 class ClaimType(StrEnum):
     """Declared type of a claim copied into ``Identity.attributes``."""
@@ -82,6 +88,9 @@ def _time_claims(claims: Mapping[str, Any], rules: ClaimRules, at: float) -> Den
     if (exp is None and raw_exp is not None) or (nbf is None and raw_nbf is not None) or (
             iat is None and raw_iat is not None):
         return Deny(DenyReason.TOKEN_CLAIM_INVALID, "exp, nbf or iat is not a number")
+    if any(value is not None and not 0 <= value <= _LATEST for value in (exp, nbf, iat)):
+        return Deny(DenyReason.TOKEN_CLAIM_INVALID,
+                    "exp, nbf or iat is not a time between 1970 and 9999 in seconds")
     if exp is None:
         return Deny(DenyReason.TOKEN_CLAIM_MISSING, "exp is required")
     leeway = rules.leeway.total_seconds()
@@ -128,10 +137,11 @@ def check_claims(claims: Mapping[str, Any], typ: str | None, rules: ClaimRules,
         return Deny(DenyReason.TOKEN_CLAIM_MISSING, "sub must be a non-empty string")
     if rules.types and (typ is None or _media_type(typ) not in rules.types):
         return Deny(DenyReason.TOKEN_TYPE_MISMATCH, f"typ {str(typ)[:32]!r} not accepted")
-    for name in rules.required:
-        if name not in claims:
-            missing = [name for name in rules.required if name not in claims]
-            return Deny(DenyReason.TOKEN_CLAIM_MISSING, f"required claims missing: {missing}")
+    # A claim set to JSON null is missing: ``iat: null`` must not satisfy ``required: [iat]``
+    # and then leave the lifetime counted from now, as an absent iat is.
+    missing = [name for name in rules.required if claims.get(name) is None]
+    if missing:
+        return Deny(DenyReason.TOKEN_CLAIM_MISSING, f"required claims missing: {missing}")
     return _time_claims(claims, rules, now.timestamp()) or _audience(claims, rules)
 
 

@@ -151,6 +151,8 @@ def _caller(answer: StsAnswer) -> Caller | Deny:
     results = root.named("GetCallerIdentityResult")
     if len(results) != 1:
         return _invalid(f"{len(results)} GetCallerIdentityResult elements")
+    if results[0].tag != "{" + STS_NAMESPACE + "}GetCallerIdentityResult":
+        return _invalid(f"result element {results[0].tag[:80]!r}")
     values: dict[str, str] = {}
     for name in ("Arn", "Account", "UserId"):
         found = results[0].named(name)

@@ -14,6 +14,12 @@ entry matches (nats-server pastes scoped-signing-key template values unescaped),
 value, a missing claim, or too many values fail the whole decision
 (``template_invalid``): the entry is never dropped and never widened. Guardrail templates fail
 the same way, matching nats-server, which rejects a user whose deny template cannot resolve.
+
+A value must also not make the first token of a subject start with ``_INBOX`` (compared
+case-sensitively, as nats-server compares subjects): ``{{claims.team}}.>`` with
+``team: _INBOX`` would be every reply in the account, and ``_INBOX_<hash>`` another identity's
+``_INBOX_{{principal.hash}}``. A first token the policy itself starts with ``_INBOX`` (such as
+``_INBOX_{{principal.hash}}``) is the author's choice and renders as written.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ TOKEN_CLASS = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_EXPANSION = 32
 _PLACEHOLDER = re.compile(r"\{\{\s*(each\s+)?([A-Za-z0-9_.:/-]+)\s*\}\}")
 _CLAIM = "claims."
+# The reply-subject prefix nats clients use (nats.go/nats.py ``_INBOX.``), and per-identity
+# ``_INBOX_<hash>`` inboxes: a rendered value must never reach into them.
+_INBOX = "_INBOX"
 
 
 class TemplateError(ValueError):
@@ -86,7 +95,14 @@ def render(subject: str, identity: Identity) -> tuple[str, ...]:
     for index in range(1, len(parts), 3):
         pieces.append(_values(_Slot(bool(parts[index]), parts[index + 1]), identity))
         pieces.append((parts[index + 2],))
-    return tuple("".join(combo) for combo in itertools.product(*pieces))
+    rendered = tuple("".join(combo) for combo in itertools.product(*pieces))
+    # The text before the first placeholder is the policy's own: when it already starts
+    # with _INBOX (or holds the whole first token), no value chose the first token's prefix.
+    if not parts[0].startswith(_INBOX) and any(
+            out.split(".", 1)[0].startswith(_INBOX) for out in rendered):
+        raise TemplateError(f"a value would start the first token of {subject!r} with the "
+                            f"reserved {_INBOX} prefix")
+    return rendered
 
 
 def render_all(subjects: Sequence[str], identity: Identity) -> tuple[str, ...]:

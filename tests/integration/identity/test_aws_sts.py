@@ -56,9 +56,9 @@ async def sts() -> AsyncIterator[CountingSts]:
 
 
 def verifier(moto: MotoSts, sts: Any, *, session_name: bool = False,
-             **rules: Any) -> AwsIamVerifier:
+             max_token_bytes: int = 8 * 1024, **rules: Any) -> AwsIamVerifier:
     return AwsIamVerifier(ProofRules(server_id="nats-test", endpoints=moto.endpoints, **rules),
-                          sts, session_name=session_name)
+                          sts, session_name=session_name, max_token_bytes=max_token_bytes)
 
 
 def request(token: str, *, nonce: str = "", password: bool = False) -> ConnectRequest:
@@ -142,6 +142,30 @@ async def test_proofs_sts_refuses(moto: MotoSts, sts: CountingSts, make: Any,
     result = await verify(verifier(moto, sts), make(moto))
     assert isinstance(result, Deny) and result.reason == reason, result
     assert sts.calls == sts_calls
+
+
+async def test_a_long_session_token_is_for_sts_to_judge(moto: MotoSts,
+                                                        sts: CountingSts) -> None:
+    # moto's session tokens are 356 characters and it knows each one, so a longer token is
+    # one it has not issued: what matters is that, with max_token_bytes raised, the proof
+    # reaches STS and STS decides (AWS sets no maximum), instead of a 4,096-character cap
+    # refusing it as malformed first.
+    padded = Credentials(moto.role.access_key, moto.role.secret_key,
+                         moto.role.token + "A" * 9_000)
+    result = await verify(verifier(moto, sts, max_token_bytes=16 * 1024), token(padded))
+    assert isinstance(result, Deny) and result.reason == DenyReason.STS_SIGNATURE_REJECTED
+    assert sts.calls == 1
+
+
+async def test_a_header_name_that_folds_into_an_allowed_one_never_reaches_sts(
+        moto: MotoSts, sts: CountingSts) -> None:
+    # "X-Amz-Security-To\u212aen".lower() is "x-amz-security-token" (U+212A KELVIN SIGN
+    # folds to "k"); moto accepted the rebuilt request before names had to be ASCII.
+    parts = token_parts(token(moto.role))
+    parts["headers"]["X-Amz-Security-To\u212aen"] = parts["headers"].pop("X-Amz-Security-Token")
+    result = await verify(verifier(moto, sts), from_parts(parts))
+    assert isinstance(result, Deny) and result.reason == DenyReason.STS_REQUEST_MALFORMED
+    assert sts.calls == 0
 
 
 async def test_nonce_bound_proof_holds_on_its_connection_only(moto: MotoSts,

@@ -137,3 +137,33 @@ async def test_the_poster_tells_no_such_name_from_other_lookup_failures(
         await sts.post(call())
     assert isinstance(caught.value, StsHostUnknown) == unknown
     await sts.aclose()
+
+
+class AnsweringSts:
+    """A poster that answers every call with moto's captured assumed-role answer."""
+
+    def __init__(self) -> None:
+        self.calls: list[StsCall] = []
+
+    async def post(self, call: StsCall) -> StsAnswer:
+        self.calls.append(call)
+        return StsAnswer(200, "text/xml", (DATA / "moto-assumed-role.xml").read_bytes())
+
+
+@pytest.mark.parametrize(("max_token_bytes", "reason"), [
+    (16 * 1024, None), (8 * 1024, DenyReason.TOKEN_TOO_LARGE)])
+async def test_a_long_session_token_takes_the_configured_token_size(
+        max_token_bytes: int, reason: DenyReason | None) -> None:
+    # 10,000 characters: over the 4,096 every other header value is held to and over the
+    # default token size, in a token of ~14 KB; raising max_token_bytes (docs/identity.md)
+    # is what lets it through, so the verifier must hand its own size to the proof checks.
+    creds = Credentials("ASIAEXAMPLEEXAMPLE12", "s", "F" * 10_000)
+    sts = AnsweringSts()
+    v = AwsIamVerifier(ProofRules(server_id="nats-test"), sts, max_token_bytes=max_token_bytes)
+    tok = sign_token(creds, server_id="nats-test", region="eu-west-1")
+    result = await v.verify(request(tok), now=datetime.now(UTC))
+    if reason is None:
+        assert isinstance(result, Identity), result
+        assert [dict(c.headers)["x-amz-security-token"] for c in sts.calls] == ["F" * 10_000]
+    else:
+        assert isinstance(result, Deny) and result.reason == reason and not sts.calls

@@ -208,6 +208,39 @@ def test_unsigned_nonce_header_is_refused() -> None:
     assert isinstance(result, Deny) and result.reason == DenyReason.STS_HEADER_NOT_ALLOWED
 
 
+def long_session_token(length: int, **kwargs: Any) -> str:
+    creds = Credentials("ASIAEXAMPLEEXAMPLE12", "secret-never-sent", "F" * length)
+    args = {"server_id": "nats-test", "region": "eu-west-1", "now": NOW, **kwargs}
+    return sign_token(creds, **args)
+
+
+@pytest.mark.parametrize("length", [4_097, 6_000, 20_000])
+def test_a_session_token_may_take_the_configured_token_size(length: int) -> None:
+    # AWS sets no maximum on session tokens; the docs' remedy for long ones is raising
+    # max_token_bytes, so no smaller cap of the proof's own may refuse them.
+    proof = decode_proof(long_session_token(length), max_bytes=64 * 1024)
+    assert isinstance(proof, StsProof)
+    call = rebuild(proof, RULES, nonce="", now=NOW, max_token_bytes=64 * 1024)
+    assert isinstance(call, StsCall), call
+    assert dict(call.headers)["x-amz-security-token"] == "F" * length
+
+
+def test_a_session_token_beyond_the_configured_size_is_refused() -> None:
+    proof = decode_proof(long_session_token(6_000), max_bytes=64 * 1024)
+    assert isinstance(proof, StsProof)
+    result = rebuild(proof, RULES, nonce="", now=NOW, max_token_bytes=5_999)
+    assert isinstance(result, Deny) and result.reason == DenyReason.STS_REQUEST_MALFORMED
+    assert "F" * 16 not in result.detail  # a session token is a credential: never in audit
+
+
+@pytest.mark.parametrize("header", ["X-Amz-Date", "X-Authsvc-Server-Id", "Authorization"])
+def test_other_header_values_stay_capped_whatever_the_token_size(header: str) -> None:
+    proof = decode_proof(edited(set_header(header, "1" * 4_097)), max_bytes=64 * 1024)
+    assert isinstance(proof, StsProof)
+    result = rebuild(proof, RULES, nonce="", now=NOW, max_token_bytes=64 * 1024)
+    assert isinstance(result, Deny) and result.reason == DenyReason.STS_REQUEST_MALFORMED
+
+
 @pytest.mark.parametrize(("host", "region"), [
     ("sts.amazonaws.com", "us-east-1"), ("sts.eu-central-1.amazonaws.com", "eu-central-1"),
     ("sts-fips.us-gov-west-1.amazonaws.com", "us-gov-west-1"),

@@ -32,7 +32,8 @@ def test_aws_user_answer_with_whitespace() -> None:
 
 @pytest.mark.parametrize("name", [
     "xxe.xml", "billion-laughs.xml", "two-results.xml", "two-arns.xml", "wrong-namespace.xml",
-    "embedded-in-other-answer.xml", "nested-arn.xml", "moto-signature-error.xml",
+    "result-in-other-namespace.xml", "embedded-in-other-answer.xml", "nested-arn.xml",
+    "moto-signature-error.xml",
 ])
 def test_doubtful_answers_are_refused(name: str) -> None:
     result = read_answer(answer(name), "sts")

@@ -36,6 +36,11 @@ def test_round_trip_lowers_header_names() -> None:
      DenyReason.STS_PARAMETER_DUPLICATE),
     (raw(b'{"host": "h", "body": "b", "headers": {"X-Amz-Date": "1", "x-amz-date": "2"}}'),
      DenyReason.STS_PARAMETER_DUPLICATE),
+    # U+212A KELVIN SIGN lower-cases to "k": the name must not fold into an allowed one.
+    (raw(b'{"host": "h", "body": "b", "headers": {"X-Amz-Security-To\\u212aen": "t"}}'),
+     DenyReason.STS_REQUEST_MALFORMED),
+    (raw('{"host": "h", "body": "b", "headers": {"X-Amz-Dat\u00e9": "1"}}'.encode()),
+     DenyReason.STS_REQUEST_MALFORMED),
     (raw(b"\xff\xfe"), DenyReason.STS_REQUEST_MALFORMED),
     (raw(b"[" * 5000), DenyReason.STS_REQUEST_MALFORMED),  # nested past the parser's stack
     (raw(b'{"a":' * 1200), DenyReason.STS_REQUEST_MALFORMED),

@@ -184,6 +184,36 @@ async def test_leeway_on_exp_never_admits(exp: int, code: DenyReason) -> None:
     assert isinstance(refused, Deny) and refused.reason is code
 
 
+# Past 9999-12-31T23:59:59Z datetime.fromtimestamp raises: each connect would be a fault
+# (internal_error and a traceback) for an issuer with max_lifetime: null, not a refusal.
+@pytest.mark.parametrize("changes", [
+    {"exp": (T + 300) * 1000},       # milliseconds: year 58000
+    {"exp": 253402300800},           # 10000-01-01T00:00:00Z
+    {"exp": 253402300799.9999999},   # rounds up to year 10000
+    {"exp": 2**53},
+    {"nbf": 2**53},
+    {"iat": -62135596801},           # before year 1
+    {"iat": -1},
+], ids=["exp-ms", "exp-year-10000", "exp-rounds-to-10000", "exp-2^53", "nbf-2^53",
+        "iat-year-0", "iat-before-1970"])
+async def test_time_no_date_can_hold_is_invalid(changes: dict[str, Any]) -> None:
+    refused = await verify(mint(RSA, {**GOOD, **changes}), max_lifetime=None)
+    assert isinstance(refused, Deny) and refused.reason is DenyReason.TOKEN_CLAIM_INVALID
+
+
+async def test_last_second_of_9999_is_a_time() -> None:
+    accepted = await verify(mint(RSA, _claims(exp=253402300799)), max_lifetime=None)
+    assert isinstance(accepted, Identity)
+    assert accepted.expires_at == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("nulls", [{"iat": None}, {"jti": None}, {"iat": None, "jti": None}],
+                         ids=["iat", "jti", "both"])
+async def test_null_does_not_satisfy_a_required_claim(nulls: dict[str, Any]) -> None:
+    refused = await verify(mint(RSA, {**GOOD, **nulls}), required=("iat", "jti"))
+    assert isinstance(refused, Deny) and refused.reason is DenyReason.TOKEN_CLAIM_MISSING
+
+
 async def test_no_bound_audience_refuses_a_token_that_has_one() -> None:
     verifier = OidcVerifier([OidcIssuer(
         rules=ClaimRules(issuer=ISS, audiences=frozenset()),

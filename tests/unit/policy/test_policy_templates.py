@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -98,3 +100,49 @@ def test_a_grant_with_a_template_is_rendered() -> None:
     assert rendered.permissions.pub.allow == ("a", "orders.acme.>")
     with pytest.raises(TemplateError):
         render_grant(grant, _identity())  # the claim is missing: refused, never dropped
+
+
+_HASH = hashlib.sha256(b"oidc:x#u").hexdigest()[:16]  # _identity()'s principal.hash
+
+
+@pytest.mark.parametrize(("template", "identity"), [
+    ("{{claims.t}}.>", _identity(t="_INBOX")),                    # every reply in the account
+    ("{{claims.t}}.>", _identity(t=f"_INBOX_{_HASH}")),           # another identity's inbox
+    ("{{claims.t}}", _identity(t="_INBOXES")),
+    ("_{{claims.t}}.>", _identity(t="INBOX")),                    # literal and value together
+    ("{{claims.a}}{{claims.b}}.>", _identity(a="_IN", b="BOX")),
+    ("{{each claims.r}}.>", _identity(r=("ops", "_INBOX"))),      # one value of a list
+    ("{{subject}}.>", Identity(source=IdentitySource.OIDC, principal="oidc:x#_INBOX",
+                               subject="_INBOX")),
+], ids=["value", "other-identity-inbox", "prefix", "literal-and-value", "two-values", "each",
+        "subject"])
+def test_a_value_never_makes_a_first_token_start_with_inbox(
+        template: str, identity: Identity) -> None:
+    with pytest.raises(TemplateError):
+        render(template, identity)
+
+
+@pytest.mark.parametrize(("template", "identity", "rendered"), [
+    ("{{claims.t}}.>", _identity(t="_inbox"), "_inbox.>"),          # subjects are case-sensitive
+    ("{{claims.t}}.>", _identity(t="INBOX"), "INBOX.>"),
+    ("orders.{{claims.t}}.>", _identity(t="_INBOX"), "orders._INBOX.>"),
+    ("_INBOX.{{claims.t}}.>", _identity(t="ops"), "_INBOX.ops.>"),   # the policy's own prefix
+    ("_INBOX_{{principal.hash}}.>", _identity(), f"_INBOX_{_HASH}.>"),
+], ids=["lower-case", "no-underscore", "not-first-token", "policy-inbox", "principal-inbox"])
+def test_inbox_only_where_the_policy_writes_it(template: str, identity: Identity,
+                                               rendered: str) -> None:
+    assert render(template, identity) == (rendered,)
+
+
+# Pieces that spell _INBOX together or apart, in both cases.
+INBOX_PIECES = st.text(alphabet=st.sampled_from("_INBOXinbox"), max_size=7) | st.sampled_from(
+    ["_INBOX", "_IN", "BOX", "_INBOX_a1", "_inbox"])
+
+
+@given(INBOX_PIECES, INBOX_PIECES)
+def test_no_value_reaches_a_reserved_inbox(first: str, second: str) -> None:
+    try:
+        rendered = render("{{claims.a}}{{claims.b}}.x", _identity(a=first, b=second))
+    except TemplateError:
+        return
+    assert not any(subject.startswith("_INBOX") for subject in rendered)
