@@ -6,6 +6,7 @@ constructor arguments for ``authsvc.identity``.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,8 @@ from authsvc.settings_identity import (
     OidcIssuerSettings,
     OidcSettings,
 )
+
+log = logging.getLogger("authsvc.verifiers")
 
 
 def build_verifiers(settings: IdentitySettings) -> VerifierRegistry:
@@ -137,6 +140,10 @@ def _profile(item: OidcIssuerSettings, issuer: str) -> Profile | None:
 
 def build_aws_iam(settings: AwsIamSettings) -> AwsIamVerifier:
     """The AWS IAM verifier with its own STS HTTP client."""
+    if not settings.regions:
+        log.warning("identity.aws_iam.regions is empty: a client without credentials can make "
+                    "authsvc look up and connect to any region-shaped STS host it names; set "
+                    "regions to where your workloads sign (docs/identity.md, Configuring)")
     rules = ProofRules(
         server_id=settings.server_id, server_id_header=settings.server_id_header.lower(),
         nonce_header=settings.nonce_header.lower(), require_nonce=settings.require_nonce,

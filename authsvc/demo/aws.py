@@ -69,6 +69,11 @@ class DemoSts:
         """``identity.aws_iam.endpoints``: the STS hosts tokens name, sent to moto."""
         return {host: self.url for host in STS_HOSTS}
 
+    @property
+    def regions(self) -> list[str]:
+        """``identity.aws_iam.regions``: those of ``STS_HOSTS`` (the global one is us-east-1)."""
+        return sorted({"us-east-1", REGION})
+
     def stop(self) -> None:
         """Stop the server thread."""
         self.server.stop()

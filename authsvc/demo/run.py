@@ -69,7 +69,7 @@ def prepare(workdir: Path, *, mode: str, xkey: bool, port: int, jwks_uri: str,
         "claims": {"tenant": "string", "role": "string"}}]}}
     if sts is not None:  # STS requests go to moto on loopback instead of AWS
         identity["aws_iam"] = {"server_id": DEMO_SERVER_ID, "endpoints": sts.endpoints,
-                               "allow_http": True}
+                               "regions": sts.regions, "allow_http": True}
     settings_file.write_text(yaml.safe_dump({
         "nats": {"url": f"nats://127.0.0.1:{port}", "mode": mode},
         "keys": {"dir": "keys", "xkey": xkey},

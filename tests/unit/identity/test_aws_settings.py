@@ -57,3 +57,11 @@ def test_aws_tokens_are_routed_before_jwts() -> None:
     assert build_verifiers(settings()).sources == ("aws_iam", "nkey")
     assert build_verifiers(settings(endpoints={"sts.amazonaws.com": "http://127.0.0.1:1/"},
                                     allow_http=True)).sources == ("aws_iam", "nkey")
+
+
+@pytest.mark.parametrize(("regions", "warned"), [([], True), (["eu-west-1"], False)])
+def test_empty_regions_are_warned_about_at_startup(
+        caplog: pytest.LogCaptureFixture, regions: list[str], warned: bool) -> None:
+    with caplog.at_level("WARNING", logger="authsvc.verifiers"):
+        build_verifiers(settings(regions=regions))
+    assert any(r.name == "authsvc.verifiers" for r in caplog.records) is warned
