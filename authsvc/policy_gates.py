@@ -68,6 +68,8 @@ class ReloadSources:
     paths: tuple[Path, ...]
     test_paths: tuple[Path, ...] = ()
     reject_warnings: bool = False
+    # The exact OIDC issuers of the settings, for lint's issuer_not_configured (None: unknown).
+    oidc_issuers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +133,11 @@ def prepare(sources: ReloadSources, check_accounts: AccountCheck) -> Policy | Re
     return result
 
 
-def lint_loaded(policy: Policy) -> list[Warning]:
+def lint_loaded(policy: Policy, oidc_issuers: Sequence[str] | None = None) -> list[Warning]:
     """``lint`` with the demo identities' public keys flagged (``demo_identity``), unless the
-    policy is the shipped demo policy alone, which ``authsvc demo`` serves."""
-    return lint(policy, demo_keys=keys_to_flag(policy.sources))
+    policy is the shipped demo policy alone, which ``authsvc demo`` serves; and, given the
+    settings' exact OIDC issuers, rules on any other issuer (``issuer_not_configured``)."""
+    return lint(policy, demo_keys=keys_to_flag(policy.sources), oidc_issuers=oidc_issuers)
 
 
 def vet(policy: Policy, sources: ReloadSources) -> Rejected | None:
@@ -144,7 +147,7 @@ def vet(policy: Policy, sources: ReloadSources) -> Rejected | None:
     refuse.
     """
     if sources.reject_warnings:
-        warnings = lint_loaded(policy)
+        warnings = lint_loaded(policy, sources.oidc_issuers)
         if warnings:
             issues = [f"{w.rule_id}: {w.code}: {w.message}" for w in warnings]
             return Rejected(RejectReason.LINT_WARNINGS, summary(issues), tuple(issues))

@@ -81,6 +81,7 @@ async def build_elsewhere(sources: ReloadSources, *, unless_revision: str = "",
     request = json.dumps({"paths": [str(p) for p in sources.paths],
                           "test_paths": [str(p) for p in sources.test_paths],
                           "reject_warnings": sources.reject_warnings,
+                          "oidc_issuers": sources.oidc_issuers,
                           "unless_revision": unless_revision}).encode()
     process = await asyncio.create_subprocess_exec(
         sys.executable, *_CHILD, stdin=asyncio.subprocess.PIPE,
@@ -229,7 +230,9 @@ def child() -> None:
     request = json.loads(sys.stdin.buffer.read())
     sources = ReloadSources(paths=tuple(map(Path, request["paths"])),
                             test_paths=tuple(map(Path, request["test_paths"])),
-                            reject_warnings=request["reject_warnings"])
+                            reject_warnings=request["reject_warnings"],
+                            oidc_issuers=None if request["oidc_issuers"] is None
+                            else tuple(request["oidc_issuers"]))
     result: Built | Rejected | None
     try:
         result = build(sources)

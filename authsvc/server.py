@@ -99,7 +99,7 @@ def build(settings: Settings, *, clock: Clock | None = None,
     startup_checks.check_accounts(policy.current, settings, check_accounts)
     sources = reload_sources(settings)
     startup_checks.check_gates(policy.current, sources)
-    _log_lint(policy.current)
+    _log_lint(policy.current, sources)
     _check_writable(settings.audit.path)
     audit = build_audit(settings, keys, clock or SystemClock())
     svc = settings.service
@@ -138,12 +138,13 @@ def reload_sources(settings: Settings) -> ReloadSources:
     """What a policy (re)load reads and which optional gates it must pass."""
     conf = settings.policy
     return ReloadSources(paths=tuple(conf.paths), test_paths=tuple(conf.test_paths),
-                         reject_warnings=conf.reject_warnings)
+                         reject_warnings=conf.reject_warnings,
+                         oidc_issuers=settings.identity.oidc.exact_issuers)
 
 
-def _log_lint(policy: Policy) -> None:
-    """Say at startup what ``policy check`` would warn about (e.g. ``github_unbound``)."""
-    for warning in lint_loaded(policy):
+def _log_lint(policy: Policy, sources: ReloadSources) -> None:
+    """Say at startup what ``policy check -c`` would warn about (e.g. ``github_unbound``)."""
+    for warning in lint_loaded(policy, sources.oidc_issuers):
         log.warning("policy warning [%s] rule %s: %s", warning.code, warning.rule_id,
                     warning.message)
 

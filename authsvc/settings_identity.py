@@ -295,9 +295,14 @@ class OidcSettings(_Section):
         "check until its exp, while its key stays in the JWKS; least recently used evicted "
         "first; 0 = off")
 
+    @property
+    def exact_issuers(self) -> tuple[str, ...]:
+        """Every exact ``iss`` the issuer blocks route (Entra templates expanded)."""
+        return tuple(name for issuer in self.issuers for name in issuer.exact_issuers)
+
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        names = [name for issuer in self.issuers for name in issuer.exact_issuers]
+        names = list(self.exact_issuers)
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"issuers listed twice: {duplicates}")

@@ -48,13 +48,13 @@ def check_gates(policy: Policy, sources: ReloadSources) -> None:
     rejected = vet(policy, sources)
     if rejected is not None:
         raise PolicyRefused(rejected, file=", ".join(policy.sources),
-                            lines=_capped(_lines(policy, rejected)))
+                            lines=_capped(_lines(policy, rejected, sources)))
 
 
-def _lines(policy: Policy, rejected: Rejected) -> list[str]:
+def _lines(policy: Policy, rejected: Rejected, sources: ReloadSources) -> list[str]:
     if rejected.reason is not RejectReason.LINT_WARNINGS:
         return list(rejected.issues) or [rejected.detail]
-    warnings = lint_loaded(policy)
+    warnings = lint_loaded(policy, sources.oidc_issuers)
     where = rule_locations(policy)
     # The lines of `authsvc policy check`.
     return [f"{_at(where.get(w.rule_id), policy)}: warning: {w.rule_id}: {w.message} "

@@ -65,7 +65,8 @@ examples:
   authsvc policy check --strict --format json policies/examples/lambda.yaml
       # lint warnings fail too; a report for tools
   authsvc policy check -c deploy/container/authsvc.yaml policies/examples/
-      # also what serve with these settings refuses about the accounts granted
+      # also what serve with these settings refuses about the accounts granted, and
+      # rules on an issuer they do not configure (issuer_not_configured)
 
 Every problem is printed, each with file:line:column and a hint. A grant into the callout or
 system account is an error: without -c, into AUTH, SYS or $SYS (the default names); with -c,
@@ -245,7 +246,7 @@ def run_check(args: argparse.Namespace) -> int:
     refused, note = account_problems(policy, settings)
     if note:
         print(note, file=sys.stderr)
-    warnings = lint_loaded(policy)
+    warnings = lint_loaded(policy, settings.identity.oidc.exact_issuers if settings else None)
     strict = args.strict or (settings is not None and settings.policy.reject_warnings)
     errors = [problem_record(problem) for problem in refused]
     failed = bool(errors) or (strict and bool(warnings))

@@ -18,7 +18,9 @@ Semantics (Cedar/IAM style: default deny, an explicit deny wins):
 5. Otherwise their grants merge into one ``Grant`` (see ``merge``), every matching guardrail's
    subjects are appended to its deny lists, and the TTL is capped by the identity's expiry and
    the end of the connect window; subject templates are rendered from the identity, and any
-   unsafe or missing value -> ``Deny(TEMPLATE_INVALID)`` -> else ``Allow``.
+   unsafe or missing value -> ``Deny(TEMPLATE_INVALID)``; each subscribe allow ``P.*`` gets
+   the deny ``P.*.>`` that stops nats-server delivering deeper subjects to it, where nothing
+   else in the grant goes deeper (``merge.with_seals``) -> else ``Allow``.
 
 Rule order has no meaning anywhere. ``explain`` returns the same decision with a per-rule trace;
 ``evaluate`` is ``explain(...).decision`` so tools and the service share one code path.
@@ -39,7 +41,7 @@ from authsvc.domain import (
     Identity,
 )
 from authsvc.policy.matchers import ClaimHolds, Facts
-from authsvc.policy.merge import cap_ttl, merge_grants, with_guardrails
+from authsvc.policy.merge import cap_ttl, merge_grants, with_guardrails, with_seals
 from authsvc.policy.model import Effect, GrantSpec, Policy, Rule
 from authsvc.policy.templates import TemplateError, render_grant
 from authsvc.policy.trace import Evaluation, RuleTrace
@@ -144,7 +146,7 @@ def _decide(matched: Sequence[Rule], traces: Sequence[RuleTrace], facts: Facts,
                     rule_ids=rule_ids)
     grant = _merged_grant(policy, rule_ids, grants, matched)
     try:
-        grant = render_grant(grant, facts.identity)
+        grant = with_seals(render_grant(grant, facts.identity))
     except TemplateError as exc:
         # Fail the whole decision: never drop or widen an entry (templates module docstring).
         return Deny(DenyReason.TEMPLATE_INVALID, detail=str(exc), rule_ids=rule_ids)

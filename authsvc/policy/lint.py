@@ -8,12 +8,15 @@ warning has a stable ``code`` and names the rule (docs/policy.md lists them).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from authsvc.domain import UNLIMITED, IdentitySource
 from authsvc.policy.claims import ClaimTest
+from authsvc.policy.lint_bindings import STS_HOST, aws_unbound, issuer_not_configured
+from authsvc.policy.lint_subjects import star_unsealed
 from authsvc.policy.model import Effect, Match, Policy, Rule
 from authsvc.policy.overlaps import account_overlap_candidates, literal_arns
 from authsvc.policy.subjects import FULL_WILDCARD, SEPARATOR, WILDCARD
@@ -55,15 +58,14 @@ GITHUB_REPO_PREFIX = "repo:"
 # running server: 5 subscriptions under subs: 2, 100-byte messages under payload: 16).
 LIMIT_FIELDS = ("subs", "payload", "data")
 # Attributes the OIDC verifier always makes lists, even from a one-value claim (``aud`` is a
-# string or an array in RFC 7519 4.1.3): equals and in compare scalars only.
-LIST_ATTRIBUTES = frozenset({"aud", "mutable_claims"})
+# string or an array in RFC 7519 4.1.3; ``groups_claim`` values go through string_list):
+# for an allow rule equals and in compare scalars only (claims.py), so they never match.
+LIST_ATTRIBUTES = frozenset({"aud", "mutable_claims", "groups"})
 # What the other verifiers put in an identity (identity/nkey.py, identity/aws_iam.py
 # caller_identity). An nkey identity is its public key: no issuer (the empty string, which
 # match.issuer cannot be) and no attributes. An AWS IAM identity's issuer is the STS host name
-# the client signed its request for, which aws_proof only accepts as sts[-fips].REGION.
-# amazonaws.com[.cn] or sts.amazonaws.com; this pattern is a superset of those.
+# the client signed its request for (``STS_HOST``).
 AWS_IAM_ATTRIBUTES = frozenset({"arn", "account", "user_id", "arn_kind", "session_name"})
-STS_HOST = re.compile(r"sts(?:-fips)?(?:\.[a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?")
 # An nkey identity's subject is the client's user public key: U and 55 base32 characters.
 USER_PUBLIC_KEY = re.compile(r"U[A-Z2-7]{55}")
 
@@ -77,40 +79,93 @@ class Warning:
     message: str
 
 
-def lint(policy: Policy, *, demo_keys: Mapping[str, str] | None = None) -> list[Warning]:
+def lint(policy: Policy, *, demo_keys: Mapping[str, str] | None = None,
+         oidc_issuers: Collection[str] | None = None) -> list[Warning]:
     """Every warning for ``policy``, in rule order.
 
     ``demo_keys`` maps public keys whose seeds anyone can derive (the demo identities) to
     their names; an allow rule naming one warns ``demo_identity``. The caller decides which
     keys to pass (none for the shipped demo policy itself): this package cannot derive them.
+    ``oidc_issuers`` are the exact issuers the deployment's settings configure; with them, a
+    rule on another issuer warns ``issuer_not_configured`` (None: no settings, no check).
     """
     found: list[Warning] = []
     guarded = sorted(rule.id for rule in policy.rules
                      if rule.is_guardrail and rule.permissions is not None
                      and rule.permissions.publish)
+    merged_denies = _merged_publish_denies(policy)
     for rule in policy.rules:
         found.extend(_rule_warnings(rule))
         found.extend(_demo_identity(rule, demo_keys or {}))
-        found.extend(_responses_bypass_deny(rule, guarded))
+        found.extend(_responses_bypass_deny(rule, guarded, merged_denies.get(rule.id, [])))
+        if oidc_issuers is not None:
+            problem = issuer_not_configured(rule, oidc_issuers)
+            if problem:
+                found.append(Warning("issuer_not_configured", rule.id, problem))
     found.extend(_account_overlaps(policy))
     return found
 
 
-def _responses_bypass_deny(rule: Rule, guardrails: Sequence[str]) -> Iterator[Warning]:
+def _responses_bypass_deny(rule: Rule, guardrails: Sequence[str],
+                           others: Sequence[str]) -> Iterator[Warning]:
     # nats-server lets a client with resp publish to the reply subject of a message it
     # received whatever its publish deny list says, and whoever may publish to a subject
     # the client subscribes to picks that reply subject (checked against 2.15.1: a reply to
-    # secret.viaresp was delivered although the grant denied secret.>).
+    # secret.viaresp was delivered although the grant denied secret.>). A merged grant has
+    # resp if any of its rules grants it, so another rule's publish deny is bypassed too.
     grant = rule.grant
     if rule.effect is not Effect.ALLOW or grant is None or grant.responses is None:
         return
     denies = [*(["its publish deny list"] if grant.publish.deny else []),
+              *([f"the publish deny list of {', '.join(map(repr, others))}, whose grant "
+                 "merges with this one for identities both match"] if others else []),
               *([f"guardrail(s) {', '.join(guardrails)}"] if guardrails else [])]
     if denies:
         yield Warning("responses_bypass_deny", rule.id,
                       f"grants responses, and a reply goes to any subject the requester "
                       f"names: replies are not stopped by {' or '.join(denies)}; keep "
                       "responses off grants that must never publish there")
+
+
+def _merged_publish_denies(policy: Policy) -> dict[str, list[str]]:
+    """For each allow rule with ``responses``, the other allow rules with a publish deny
+    that its grant may merge with: same account and role (the engine merges only those),
+    and nothing ``_may_overlap`` compares tells their identities apart. The denying rules
+    are filed by account, role, source, issuer and subject, so a rule meets only those its
+    own values (or an unpinned one) can reach."""
+    filed: dict[tuple[str, str | None], dict[tuple[object, ...], list[Rule]]] = defaultdict(
+        lambda: defaultdict(list))
+    responders: list[Rule] = []
+    for rule in policy.rules:
+        grant, match = rule.grant, rule.match
+        if rule.effect is not Effect.ALLOW or grant is None or match is None:
+            continue
+        if grant.responses is not None:
+            responders.append(rule)
+        if grant.publish.deny:
+            for subject in match.subject or (None,):
+                filed[grant.account, rule.role][match.source, match.issuer, subject].append(rule)
+    found: dict[str, list[str]] = {}
+    for rule in responders:
+        assert rule.grant is not None and rule.match is not None
+        match = rule.match
+        others = sorted({other.id for key, rules in filed[rule.grant.account, rule.role].items()
+                         if _compatible(key, (match.source, match.issuer), match.subject)
+                         for other in rules if other.id != rule.id and _may_overlap(rule, other)})
+        if others:
+            found[rule.id] = others
+    return found
+
+
+def _compatible(key: tuple[object, ...], pinned: tuple[object, ...],
+                subjects: Sequence[str] | None) -> bool:
+    """Whether a rule filed under ``key`` (source, issuer, one subject; None where it pins
+    none) may match an identity a rule with ``pinned`` values and ``subjects`` matches."""
+    *values, subject = key
+    if any(mine is not None and theirs is not None and mine != theirs
+           for mine, theirs in zip(pinned, values, strict=True)):
+        return False
+    return subject is None or subjects is None or subject in subjects
 
 
 def _allows(rule: Rule) -> Iterator[tuple[str, str]]:
@@ -130,9 +185,13 @@ def _rule_warnings(rule: Rule) -> Iterator[Warning]:
             yield Warning("broad_wildcard", rule.id,
                           f"{direction} {subject!r} ends in a wildcard at a high level")
     yield from _template_warnings(rule)
+    yield from (Warning("star_unsealed", rule.id, text) for text in star_unsealed(rule))
     yield from _non_ascii(rule)
     yield from _never_matches(rule)
     yield from _github_unbound(rule)
+    unbound = aws_unbound(rule)
+    if unbound:
+        yield Warning("aws_unbound", rule.id, unbound)
     yield from _issuer_unbound(rule)
     yield from _limits_not_enforced(rule)
     claims = rule.match.claims if rule.match is not None and rule.match.claims else {}
@@ -193,19 +252,29 @@ def _never_matches(rule: Rule) -> Iterator[Warning]:
     if match.subject is not None and match.subject_glob is not None and not any(
             glob.matches(subject) for glob in match.subject_glob for subject in match.subject):
         yield Warning("never_matches", rule.id, "no listed subject matches subject_glob")
-    if match.source in (None, IdentitySource.OIDC):
-        for name, test in sorted((match.claims or {}).items()):
-            scalar = [op for op, value in (("equals", test.equals), ("in", test.one_of))
-                      if value is not None]
-            if name in LIST_ATTRIBUTES and scalar:
-                yield Warning("never_matches", rule.id,
-                              f"claims.{name} is always a list, which {' or '.join(scalar)} "
-                              "never matches: use contains_any or contains_all")
+    yield from _scalar_tests_on_lists(rule, match)
     grant_types = rule.grant.connection_types if rule.grant is not None else None
     if match.connection_types and grant_types and not set(match.connection_types) & set(
             grant_types):
         yield Warning("never_matches", rule.id,
                       "match.connection_types and grant.connection_types share no type")
+
+
+def _scalar_tests_on_lists(rule: Rule, match: Match) -> Iterator[Warning]:
+    # An allow rule compares equals/in with the whole value, never a list; a deny rule or
+    # guardrail reads a list as "any value" (claims.py), so there they mean membership.
+    if rule.effect is not Effect.ALLOW or match.source not in (None, IdentitySource.OIDC) \
+            or match.aws is not None:  # aws: an AWS IAM identity, _impossible_for_source
+        return
+    tests = {**{f"claims.{name}": (name, test) for name, test in (match.claims or {}).items()},
+             **({"groups": ("groups", match.groups)} if match.groups is not None else {})}
+    for key, (name, test) in sorted(tests.items()):
+        scalar = [op for op, value in (("equals", test.equals), ("in", test.one_of))
+                  if value is not None]
+        if name in LIST_ATTRIBUTES and scalar:
+            yield Warning("never_matches", rule.id,
+                          f"{key} is always a list, which {' or '.join(scalar)} never matches "
+                          "in an allow rule: use contains_any or contains_all")
 
 
 def _impossible_for_source(match: Match) -> Iterator[str]:

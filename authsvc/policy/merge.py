@@ -4,6 +4,8 @@ The merge is commutative, so rule order cannot change the outcome:
 publish/subscribe allow and deny lists are unioned (NATS enforces deny-wins at runtime), the TTL
 is the shortest asked for and never above ``max_ttl``, each limit is the most restrictive one
 given, and ``resp`` is present if any rule grants it, with the largest ``max`` and ``ttl``.
+Once rendered, a grant gets the subscribe denies that keep each allow ``P.*`` from
+delivering deeper subjects (``with_seals``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from authsvc.domain import (
     ResponsePermission,
     SubjectPermission,
 )
+from authsvc.policy.access import seals
 from authsvc.policy.model import (
     Defaults,
     GrantSpec,
@@ -92,6 +95,23 @@ def with_guardrails(grant: Grant, guardrails: Sequence[Guardrail]) -> Grant:
         sub=replace(sub, deny=tuple(sorted(sub_deny))),
     )
     return replace(grant, permissions=permissions)
+
+
+def with_seals(grant: Grant) -> Grant:
+    """``grant`` with a subscribe deny ``P.*.>`` for each subscribe allow ``P.*`` that
+    nothing else in the grant lets go deeper (``access.seals``).
+
+    nats-server 2.15 lets allow ``P.*`` accept ``SUB P.>`` and delivers ``P.x.y.z`` to it;
+    without this a grant of ``tenants.acme.*`` reads every deeper subject of the tenant.
+    Applied to the rendered grant, so the JWT and the audit record (both written from these
+    permissions) carry the same entries, and ``policy test`` checks what is minted.
+    """
+    sub = grant.permissions.sub
+    added = seals(sub)
+    if not added:
+        return grant
+    sealed = replace(sub, deny=tuple(sorted({*sub.deny, *added})))
+    return replace(grant, permissions=replace(grant.permissions, sub=sealed))
 
 
 def cap_ttl(grant: Grant, caps: Iterable[timedelta]) -> Grant:

@@ -13,7 +13,9 @@ from authsvc.identity.aws_iam import caller_identity
 from authsvc.identity.aws_proof import sts_region
 from authsvc.identity.sts import Caller
 from authsvc.policy import load_policy_text
-from authsvc.policy.lint import AWS_IAM_ATTRIBUTES, STS_HOST, USER_PUBLIC_KEY, lint
+from authsvc.policy.claims import ClaimTest
+from authsvc.policy.lint import AWS_IAM_ATTRIBUTES, USER_PUBLIC_KEY, lint
+from authsvc.policy.lint_bindings import STS_HOST
 from authsvc.protocol.nkeys import KeyPair, Prefix
 
 OKTA = "https://corp.okta.com/oauth2/default"
@@ -36,6 +38,10 @@ def warnings(match: dict[str, Any], grant_extra: dict[str, Any] | None = None) -
     ({"source": "oidc", "issuer": OKTA, "claims": {"aud": {"equals": "nats"}}}, None),
     ({"issuer": OKTA, "claims": {"aud": {"in": ["nats", "edge"]}}}, None),
     ({"source": "oidc", "claims": {"mutable_claims": {"equals": "email"}}}, None),
+    # groups too is always a list (groups_claim goes through string_list)
+    ({"source": "oidc", "issuer": OKTA, "groups": {"equals": "admins"}}, None),
+    ({"issuer": OKTA, "groups": {"in": ["admins", "ops"]}}, None),
+    ({"issuer": OKTA, "claims": {"groups": {"equals": "admins"}}}, None),
     ({"source": "nkey", "aws": ACCOUNT}, None),
     # nkey identities have no issuer, no claims, no groups, and a user public key as subject
     ({"source": "nkey", "issuer": OKTA}, None),
@@ -85,3 +91,21 @@ def test_the_lint_knows_what_the_nkey_and_aws_verifiers_produce() -> None:
                  "sts-fips.us-gov-west-1.amazonaws.com", "sts.cn-north-1.amazonaws.com.cn"):
         assert sts_region(host) is not None and STS_HOST.fullmatch(host)
     assert USER_PUBLIC_KEY.fullmatch(USER_KEY)
+
+
+@pytest.mark.parametrize("match", [
+    {"source": "oidc", "issuer": OKTA, "groups": {"equals": "contractors"}},
+    {"issuer": OKTA, "groups": {"in": ["contractors", "vendors"]}},
+    {"source": "oidc", "issuer": OKTA, "claims": {"aud": {"equals": "nats"}}},
+])
+def test_a_deny_rule_reads_a_list_as_any_value_so_equals_is_not_dead(
+        match: dict[str, Any]) -> None:
+    rule = {"id": "block", "effect": "deny", "match": match}
+    text = yaml.safe_dump({"apiVersion": "authsvc/v1", "kind": "Policy", "rules": [rule]})
+    assert "never_matches" not in [w.code for w in lint(load_policy_text(text))]
+
+
+def test_the_lint_agrees_with_how_claims_read_a_list() -> None:
+    test = ClaimTest(equals="admins")
+    assert not test.holds(("admins",))                   # allow: the whole value, never a list
+    assert test.holds(("admins", "ops"), fail_closed=True)  # deny: any value
