@@ -357,11 +357,12 @@ async def connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
                           f"{type(exc).__name__} {exc}".rstrip()) from None
 
 
-def tls_context(settings: Settings) -> ssl.SSLContext | None:
-    """The TLS client context for nats.tls_* (None without TLS). Verifies the server's
-    certificate and host name; raises ConfigError naming the setting that cannot be read."""
+def tls_context(settings: Settings, *, required: bool = False) -> ssl.SSLContext | None:
+    """The TLS client context for nats.tls_* (None without TLS, unless ``required``, e.g.
+    for a ``tls://`` audit.jetstream.url). Verifies the server's certificate and host name;
+    raises ConfigError naming the setting that cannot be read."""
     conf = settings.nats
-    if not conf.tls:
+    if not (conf.tls or required):
         return None
     try:
         context = ssl.create_default_context(
@@ -384,8 +385,10 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-class TlsNotOffered(Exception):
-    """The server's INFO does not require TLS while the settings ask for it."""
+class TlsNotOffered(nats.errors.Error):
+    """The server's INFO does not require TLS while the settings ask for it. A
+    ``nats.errors.Error``, so that nats-py's reconnect loop reports it and tries again
+    (any other exception ends that loop for good)."""
 
 
 class _TlsOnlyClient(NatsClient):
@@ -412,7 +415,10 @@ async def _connect(settings: Settings, keys: KeyStore, **options: Any) -> Any:
         "servers": [settings.nats.url], "name": "authsvc", "max_reconnect_attempts": -1,
         "reconnect_time_wait": 0.5, "connect_timeout": 5, **options,
     }
-    context = tls_context(settings)
+    # TLS when the settings ask for it or any server to connect to is tls:// (the audit
+    # connection's audit.jetstream.url may differ from nats.url).
+    context = tls_context(settings, required=any(
+        urlparse(str(server)).scheme == "tls" for server in common["servers"]))
     client = NatsClient()
     if context is not None:
         common["tls"] = context
