@@ -10,6 +10,7 @@ delivering deeper subjects (``with_seals``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -97,6 +98,11 @@ def with_guardrails(grant: Grant, guardrails: Sequence[Guardrail]) -> Grant:
     return replace(grant, permissions=permissions)
 
 
+# The same subscribe permissions recur on every connect of an identity (or of every identity
+# of a template-free grant): compute their seals once.
+_seals = functools.lru_cache(maxsize=4096)(seals)
+
+
 def with_seals(grant: Grant) -> Grant:
     """``grant`` with a subscribe deny ``P.*.>`` for each subscribe allow ``P.*`` that
     nothing else in the grant lets go deeper (``access.seals``).
@@ -107,7 +113,9 @@ def with_seals(grant: Grant) -> Grant:
     permissions) carry the same entries, and ``policy test`` checks what is minted.
     """
     sub = grant.permissions.sub
-    added = seals(sub)
+    if not any(entry == "*" or entry.endswith(".*") for entry in sub.allow):
+        return grant  # nothing to seal: the usual grant, decided at the cost of one scan
+    added = _seals(sub)
     if not added:
         return grant
     sealed = replace(sub, deny=tuple(sorted({*sub.deny, *added})))
