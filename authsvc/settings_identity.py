@@ -71,12 +71,19 @@ def _duration(value: object) -> object:
     if not isinstance(value, str):
         return value
     text = value.strip()
+    too_long = ValueError(f"{value!r} is longer than any duration setting allows")
     if _SECONDS.fullmatch(text):
-        return timedelta(seconds=float(text))
+        try:
+            return timedelta(seconds=float(text))
+        except OverflowError:
+            raise too_long from None
     if _POLICY_DURATION.fullmatch(text):
         # parse_duration refuses zero (no policy duration may be 0); here the field's bounds
         # decide, so "0s" means what "0" means (off, where the field allows it).
-        return timedelta(0) if set(text) <= set("0dhms") else parse_duration(text)
+        try:
+            return timedelta(0) if set(text) <= set("0dhms") else parse_duration(text)
+        except OverflowError:
+            raise too_long from None
     if _PYDANTIC_DURATION.fullmatch(text):
         return text
     raise ValueError(f"{value!r} is not a duration; use e.g. 90s, 15m, 12h, 1h30m, 7d, "

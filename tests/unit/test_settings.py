@@ -105,7 +105,8 @@ def test_a_zero_window_where_zero_makes_no_sense_names_the_field(tmp_path: Path)
     assert "audit.jetstream.duplicate_window" in fields
 
 
-@pytest.mark.parametrize("text", ["2days", "abc", "12 h"])
+@pytest.mark.parametrize("text", ["2days", "abc", "12 h", "'99999999999999999999'",
+                                  "99999999999999999999d"])
 def test_a_malformed_duration_names_the_field(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, f"policy:\n  paths: [p]\nminting:\n  max_ttl: {text}\n"))
