@@ -24,6 +24,7 @@ not hold for an allow rule and holds for a deny rule.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Annotated, Self
 
 import regex
@@ -55,6 +56,22 @@ def _fullmatch(pattern: str, value: str) -> bool:
         return compiled(pattern).fullmatch(value, timeout=PATTERN_TIMEOUT) is not None
     except TimeoutError:
         raise Undecided(pattern) from None
+
+
+# What the regex module reads differently from re in its version 0: a fuzzy-match
+# constraint after an item (x{e<=1}, which widens an allow) and POSIX classes ([[:alpha:]]).
+# re would read both as literal text; neither is what a reviewer of re syntax expects.
+_BRACE = re.compile(r"(?<!\\)\{(?!\d*,?\d*\})")
+_POSIX_CLASS = re.compile(r"\[:\^?[a-z]+:\]")
+
+
+def _not_re(pattern: str) -> str | None:
+    """Why ``pattern`` would not mean under ``regex`` what it means under ``re``."""
+    if _BRACE.search(pattern):
+        return "a { that is not a repeat count {m,n}; write \\{ for a literal brace"
+    if _POSIX_CLASS.search(pattern):
+        return "POSIX classes such as [:alpha:] are not supported; write [a-zA-Z]"
+    return None
 
 
 def _fits(pattern: str, value: AttributeValue, any_value: bool) -> bool:
@@ -107,11 +124,16 @@ class ClaimTest(BaseModel):
                 "claim_test_contradiction",
                 "present: false cannot be combined with another operator on the same claim")
         if self.pattern is not None:
+            problem = _not_re(self.pattern)
             try:
-                compiled(self.pattern)
-            except regex.error as exc:
+                if problem is None:
+                    re.compile(self.pattern)  # first: re refuses what only regex would take
+                    compiled(self.pattern)
+            except (regex.error, re.error, ValueError) as exc:
+                problem = str(exc)
+            if problem is not None:
                 raise PydanticCustomError("pattern_invalid", "invalid pattern: {problem}",
-                                          {"problem": str(exc)}) from exc
+                                          {"problem": problem})
         return self
 
     def holds(self, value: AttributeValue | None, *, fail_closed: bool = False) -> bool:

@@ -293,3 +293,14 @@ def test_new_keys_reject_mistakes_with_a_location(body: str, line: int) -> None:
 def test_guardrail_without_match_loads() -> None:
     policy = load_policy_text(BASE + "    effect: deny\n    permissions: {publish: ['$SYS.>']}\n")
     assert policy.rules[0].is_guardrail
+
+
+@pytest.mark.parametrize("pattern", ["team-x{e<=1}", "[[:alpha:]]+", "(?V1)a", r"\\p{L}+"])
+def test_a_pattern_the_regex_engine_reads_unlike_re_is_refused(pattern: str) -> None:
+    """Patterns are documented as re syntax: a fuzzy match (x{e<=1}, which widens an allow)
+    or a POSIX class would mean something else than a reviewer reads."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        ClaimTest.model_validate({"pattern": pattern})
+    assert caught.value.errors()[0]["type"] == "pattern_invalid"
