@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import OrderedDict
 from typing import Annotated, Self
 
 import regex
@@ -51,10 +52,23 @@ def compiled(pattern: str) -> regex.Pattern[str]:
     return regex.compile(pattern, flags=regex.VERSION0)
 
 
+# (pattern, value) pairs that ran out of time, most recent last: a client reconnecting with
+# the same token would otherwise cost the full time limit of the event loop every time.
+_UNDECIDED: OrderedDict[tuple[str, str], None] = OrderedDict()
+_UNDECIDED_MAX = 1024
+
+
 def _fullmatch(pattern: str, value: str) -> bool:
+    key = (pattern, value)
+    if key in _UNDECIDED:
+        _UNDECIDED.move_to_end(key)
+        raise Undecided(pattern)
     try:
         return compiled(pattern).fullmatch(value, timeout=PATTERN_TIMEOUT) is not None
     except TimeoutError:
+        _UNDECIDED[key] = None
+        if len(_UNDECIDED) > _UNDECIDED_MAX:
+            _UNDECIDED.popitem(last=False)
         raise Undecided(pattern) from None
 
 

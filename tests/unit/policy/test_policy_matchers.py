@@ -304,3 +304,28 @@ def test_a_pattern_the_regex_engine_reads_unlike_re_is_refused(pattern: str) -> 
     with pytest.raises(ValidationError) as caught:
         ClaimTest.model_validate({"pattern": pattern})
     assert caught.value.errors()[0]["type"] == "pattern_invalid"
+
+
+def test_an_undecided_value_is_remembered_not_matched_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reconnect with the same token must not cost the time limit again."""
+    from authsvc.policy import claims
+
+    calls: list[str] = []
+    real = claims.compiled
+
+    class Counting:
+        def __init__(self, pattern: str) -> None:
+            self._pattern = real(pattern)
+
+        def fullmatch(self, value: str, timeout: float) -> object:
+            calls.append(value)
+            return self._pattern.fullmatch(value, timeout=timeout)
+
+    monkeypatch.setattr(claims, "compiled", Counting)
+    claim = ClaimTest.model_validate({"pattern": "(a|aa)+"})
+    value = "a" * 41 + "?"
+    assert claim.holds(value) is False
+    assert claim.holds(value, fail_closed=True) is True
+    assert claim.holds(value) is False
+    assert calls == [value]
