@@ -106,6 +106,16 @@ def _same(expected: Scalar, value: AttributeValue) -> bool:
     return type(expected) is type(value) and expected == value
 
 
+def _any_same(expected: tuple[Scalar, ...], values: tuple[AttributeValue, ...]) -> bool:
+    """Whether some value is one of ``expected`` (type-strict, see ``_same``); a plain loop,
+    as this runs for every claim condition of a connect."""
+    for value in values:
+        for item in expected:
+            if _same(item, value):
+                return True
+    return False
+
+
 def _values(value: AttributeValue, any_value: bool) -> tuple[AttributeValue, ...]:
     """What ``equals``/``in`` compare: the value itself, or with ``any_value`` each value of a
     list."""
@@ -161,30 +171,19 @@ class ClaimTest(BaseModel):
             return self.present is False
         if self.present is False:
             return False
-        if not fail_closed and not isinstance(value, tuple):  # the usual case, kept cheap
-            if (self.equals is not None and not _same(self.equals, value)) or (
-                    self.one_of is not None
-                    and not any(_same(item, value) for item in self.one_of)) or (
-                    self.contains_any is not None or self.contains_all is not None):
-                return False
-            if self.pattern is None:
-                return True
-            try:
-                return _fits(self.pattern, value, False)
-            except Undecided:
-                return False
         values = _values(value, fail_closed)
+        # contains_* read lists; with fail_closed a lone string is a one-value list.
         listed = value if isinstance(value, tuple) else (value,) if fail_closed else None
-        checks = (
-            self.equals is None or any(_same(self.equals, item) for item in values),
-            self.one_of is None or any(_same(item, candidate) for item in self.one_of
-                                       for candidate in values),
-            self.contains_any is None or (
-                listed is not None and not set(self.contains_any).isdisjoint(listed)),
-            self.contains_all is None or (
-                listed is not None and set(self.contains_all).issubset(listed)),
-        )
-        if not all(checks):
+        # One early return per operator: this runs for every claim condition of a connect.
+        if self.equals is not None and not _any_same((self.equals,), values):
+            return False
+        if self.one_of is not None and not _any_same(self.one_of, values):
+            return False
+        if self.contains_any is not None and (
+                listed is None or set(self.contains_any).isdisjoint(listed)):
+            return False
+        if self.contains_all is not None and (
+                listed is None or not set(self.contains_all).issubset(listed)):
             return False
         if self.pattern is None:
             return True

@@ -151,7 +151,7 @@ def arn_glob_problem(pattern: str) -> str | None:
     fields = pattern.split(":", 5)
     if len(fields) != 6:
         return "an ARN glob has six fields: arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE"
-    head, partition, service, region, account, resource = (Glob(f) for f in fields)
+    head, partition, service, region, account = (Glob(f) for f in fields[:5])
     if not head.matches("arn"):
         return "an ARN starts with arn:"
     if not any(partition.matches(name) for name in ARN_PARTITIONS):
@@ -174,5 +174,4 @@ def arn_glob_problem(pattern: str) -> str | None:
     if not any(start.startswith(literal) or literal.startswith(start) for start in starts):
         return ("the resource is root, user/[PATH/]NAME or role/NAME (service iam), or "
                 "federated-user/NAME (service sts)")
-    del resource
     return None
